@@ -1,0 +1,53 @@
+//! TypeScript bindings for every type that crosses IPC, checked in under `ui/src/bindings/`.
+//!
+//! The test below fails when a checked-in file differs from what the Rust types generate, so
+//! CI catches stale bindings. `UPDATE_BINDINGS=1 cargo test --workspace bindings` rewrites them.
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use ts_rs::{Config, TS};
+
+    use crate::{AppInfo, BoundaryError, ErrorCode};
+
+    fn bindings_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui/src/bindings")
+    }
+
+    /// (file name, generated text) for every exported type.
+    fn generated() -> Vec<(String, String)> {
+        let cfg = Config::default();
+        let mut out = Vec::new();
+        macro_rules! export {
+            ($($t:ty),* $(,)?) => {$(
+                out.push((
+                    format!("{}.ts", <$t as TS>::ident(&cfg)),
+                    <$t as TS>::export_to_string(&cfg).expect("ts-rs export"),
+                ));
+            )*};
+        }
+        export!(AppInfo, BoundaryError, ErrorCode);
+        out
+    }
+
+    #[test]
+    fn bindings_are_fresh() {
+        let dir = bindings_dir();
+        let update = std::env::var_os("UPDATE_BINDINGS").is_some();
+        let mut stale = Vec::new();
+        for (name, text) in generated() {
+            let path = dir.join(&name);
+            if update {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &text).unwrap();
+            } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                stale.push(name);
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "stale TypeScript bindings {stale:?}: run `UPDATE_BINDINGS=1 cargo test --workspace bindings`"
+        );
+    }
+}

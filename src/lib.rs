@@ -1,0 +1,12 @@
+//! Storefleet's core: everything but the window.
+//!
+//! The desktop app (`src-tauri`) and the `storefleet` command line are thin adapters over
+//! this crate; neither holds logic of its own.
+
+pub mod protocol;
+
+/// The core's version, as the window and the CLI report it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The product's name, as users see it.
+pub const PRODUCT_NAME: &str = "Storefleet";

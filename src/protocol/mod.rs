@@ -1,0 +1,1 @@
+//! The firmware-update wire protocol (placeholder until the codec lands).
