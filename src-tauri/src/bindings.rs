@@ -17,7 +17,8 @@ mod tests {
 
     /// (file name, generated text) for every exported type.
     fn generated() -> Vec<(String, String)> {
-        let cfg = Config::default();
+        // u64/i64 travel as JSON numbers (serde_json), not as bigint.
+        let cfg = Config::new().with_large_int("number");
         let mut out = Vec::new();
         macro_rules! export {
             ($($t:ty),* $(,)?) => {$(

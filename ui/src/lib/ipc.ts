@@ -7,7 +7,8 @@ import type { ErrorCode } from "../bindings/ErrorCode";
 
 export type { AppInfo, BoundaryError, ErrorCode };
 
-const ERROR_CODES: readonly ErrorCode[] = ["invalid_input", "not_found", "internal"];
+// A record, not a list: the type check fails here when Rust adds or renames a code.
+const ERROR_CODES: Record<ErrorCode, true> = { invalid_input: true, not_found: true, internal: true };
 
 /** An IPC failure, always with a code the UI can branch on and a message to show. */
 export class IpcError extends Error implements BoundaryError {
@@ -28,7 +29,7 @@ export function toIpcError(raw: unknown): IpcError {
   if (raw instanceof IpcError) return raw;
   if (typeof raw === "object" && raw !== null && "code" in raw && "message" in raw) {
     const { code, message } = raw as { code: unknown; message: unknown };
-    if (ERROR_CODES.includes(code as ErrorCode) && typeof message === "string") {
+    if (typeof code === "string" && Object.hasOwn(ERROR_CODES, code) && typeof message === "string") {
       return new IpcError({ code: code as ErrorCode, message });
     }
   }

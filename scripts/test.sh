@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Sets up what is missing and runs every check and test Storefleet has: formatting, lints,
+# the Rust tests (against a real mosquitto), the UI's type check and unit tests, and an
+# end-to-end test of the real desktop window under Xvfb. CI runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Setting up (only what is missing)"
+scripts/ensure-debian-packages.sh test
+scripts/ensure-ui-deps.sh
+scripts/ensure-tauri-driver.sh
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+work=$(mktemp -d /tmp/storefleet-test.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { # port, what
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$2 did not start on port $1" >&2; return 1
+}
+
+step "Starting mosquitto on a free loopback port"
+port=$(free_port)
+# No queue or in-flight limits: with mosquitto's defaults a subscriber that falls behind
+# silently loses QoS 1 messages (see shared/RECIPES.md).
+cat >"$work/mosquitto.conf" <<CONF
+listener $port 127.0.0.1
+allow_anonymous true
+persistence false
+max_queued_messages 0
+max_inflight_messages 0
+CONF
+mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
+pids+=($!)
+wait_port "$port" mosquitto
+export STOREFLEET_TEST_BROKER="mqtt://127.0.0.1:$port"
+export STOREFLEET_TEST_MOSQUITTO="$(command -v mosquitto)"
+echo "mosquitto at $STOREFLEET_TEST_BROKER"
+
+step "Starting Xvfb"
+display=99
+while [ -e "/tmp/.X11-unix/X$display" ] || [ -e "/tmp/.X$display-lock" ]; do display=$((display + 1)); done
+Xvfb ":$display" -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$display" ] && break; sleep 0.1; done
+export DISPLAY=":$display"
+
+step "Building the UI (the desktop binary embeds it)"
+(cd ui && npm run --silent build >/dev/null)
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "UI type check and unit tests"
+(cd ui && npm run --silent check && npx vitest run)
+
+step "Rust tests (core against mosquitto, desktop, generated TS bindings)"
+cargo build --workspace --quiet
+cargo test --workspace
+
+step "End-to-end: the real window under Xvfb"
+node --test --test-reporter=spec tests/e2e/

@@ -1,0 +1,117 @@
+// A minimal W3C WebDriver client over fetch: enough to drive the real Storefleet window
+// through tauri-driver without pulling a browser-automation framework into the repo.
+import { execFileSync, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+
+/** Asks the kernel for a free loopback port. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts tauri-driver on free ports; resolves once it accepts requests. */
+export async function startTauriDriver({ driver = "tauri-driver", nativeDriver = "/usr/bin/WebKitWebDriver" } = {}) {
+  const port = await freePort();
+  const nativePort = await freePort();
+  const child = spawn(driver, ["--port", String(port), "--native-port", String(nativePort), "--native-driver", nativeDriver], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`tauri-driver exited with ${child.exitCode}`);
+    try {
+      await fetch(`${url}/status`);
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error("tauri-driver did not start within 20 s");
+      await sleep(100);
+    }
+  }
+  return {
+    url,
+    stop: () => new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once("exit", resolve);
+      child.kill("SIGTERM");
+    }),
+  };
+}
+
+async function request(method, url, body) {
+  const res = await fetch(url, {
+    method,
+    headers: body ? { "content-type": "application/json" } : undefined,
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const v = json.value ?? {};
+    throw new Error(`WebDriver ${method} ${url}: ${res.status} ${v.error ?? ""} ${v.message ?? ""}`.trim());
+  }
+  return json.value;
+}
+
+export class Session {
+  constructor(base, id) {
+    this.base = `${base}/session/${id}`;
+  }
+
+  /** Opens the app at `application` (an absolute path) in a new window. */
+  static async start(driverUrl, application) {
+    const value = await request("POST", `${driverUrl}/session`, {
+      capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application } } },
+    });
+    return new Session(driverUrl, value.sessionId);
+  }
+
+  async find(css) {
+    const value = await request("POST", `${this.base}/element`, { using: "css selector", value: css });
+    return value[ELEMENT];
+  }
+
+  async text(css) {
+    return request("GET", `${this.base}/element/${await this.find(css)}/text`);
+  }
+
+  /** Polls until the element matching `css` has text satisfying `predicate`. */
+  async waitForText(css, predicate, timeoutMs = 15_000) {
+    const deadline = Date.now() + timeoutMs;
+    let last = "";
+    for (;;) {
+      try {
+        last = await this.text(css);
+        if (predicate(last)) return last;
+      } catch (err) {
+        last = String(err);
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting on ${css}; last: ${last}`);
+      await sleep(100);
+    }
+  }
+
+  async title() {
+    return request("GET", `${this.base}/title`);
+  }
+
+  /**
+   * A PNG of the X display, as a Buffer. WebKitWebDriver's own screenshot comes back blank
+   * under Xvfb (no GPU compositing), so this reads the display itself (imagemagick).
+   */
+  screenshot() {
+    return execFileSync("import", ["-window", "root", "png:-"], { maxBuffer: 64 << 20 });
+  }
+
+  async close() {
+    await request("DELETE", this.base).catch(() => {});
+  }
+}
