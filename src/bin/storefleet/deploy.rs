@@ -1,0 +1,266 @@
+//! `storefleet deploy`: one firmware to many controllers.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use storefleet::durations::parse_duration;
+use storefleet::engine::{DeploymentSpec, Firmware, TargetKey, Timeouts};
+use storefleet::firmware::{
+    Deployable, DownloadRecord, FirmwareServer, Library, LibraryError, Preflight, ServerConfig,
+    DEFAULT_BIND,
+};
+use storefleet::fleet::read_targets_csv;
+use storefleet::history::DownloadWriter;
+use storefleet::protocol::{Id, Md5Hex, TopicPrefix};
+use storefleet::service::{Service, ServiceConfig};
+
+use crate::failure::{Failure, INCOMPLETE};
+use crate::follow::{Ended, Until, follow};
+use crate::report::{Reporter, load_status, status_json};
+
+#[derive(clap::Args)]
+pub struct DeployArgs {
+    /// The firmware file; it is hashed (MD5, size) and kept in the library.
+    #[arg(long, value_name = "PATH")]
+    firmware: PathBuf,
+    /// The firmware version the controllers are told about.
+    #[arg(long)]
+    version: String,
+    /// A target controller, as STORE_ID/CONTROLLER_ID (repeat for more).
+    #[arg(long = "target", value_name = "STORE/CONTROLLER")]
+    targets: Vec<String>,
+    /// A CSV of targets with a header line `store_id,controller_id` (more columns allowed).
+    #[arg(long, value_name = "FILE")]
+    targets_csv: Option<PathBuf>,
+    /// Serve the file from this process on ADDR:PORT (port 0: a free one). The default
+    /// without --base-url is 0.0.0.0:7380.
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with = "base_url")]
+    serve: Option<SocketAddr>,
+    /// With the built-in server: the host or IP put in the URL (default: the bind address,
+    /// or this machine's first non-loopback IPv4 address).
+    #[arg(long, value_name = "HOST", conflicts_with = "base_url")]
+    advertise: Option<String>,
+    /// The file is hosted elsewhere, under this URL (the file name is appended unless the URL
+    /// ends with it). It is downloaded and checked (size, MD5) before anything is sent.
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    /// Time a controller has to acknowledge, counted from sending.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DUR")]
+    ack_timeout: Duration,
+    /// Time a controller has to report completion or failure, counted from sending.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DUR")]
+    timeout: Duration,
+    /// Wait until every target has finished; exit 0 only if all completed.
+    #[arg(long)]
+    wait: bool,
+    /// Print JSON Lines on stdout: the deployment, each target change, then a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_target(text: &str) -> Result<TargetKey, Failure> {
+    let refused = |why: String| Failure::refused(format!("--target {text:?}: {why}"));
+    let (store, controller) = text
+        .split_once('/')
+        .ok_or_else(|| refused("write it as STORE_ID/CONTROLLER_ID".into()))?;
+    let store_id = Id::new(store).map_err(|e| refused(format!("store id: {e}")))?;
+    let controller_id = Id::new(controller).map_err(|e| refused(format!("controller id: {e}")))?;
+    Ok(TargetKey::new(store_id, controller_id))
+}
+
+fn collect_targets(args: &DeployArgs) -> Result<Vec<TargetKey>, Failure> {
+    let mut targets = args
+        .targets
+        .iter()
+        .map(|t| parse_target(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(path) = &args.targets_csv {
+        let file = std::fs::File::open(path)
+            .map_err(|e| Failure::refused(format!("--targets-csv {}: {e}", path.display())))?;
+        let more = read_targets_csv(std::io::BufReader::new(file))
+            .map_err(|e| Failure::refused(format!("--targets-csv {}: {e}", path.display())))?;
+        targets.extend(more);
+    }
+    if targets.is_empty() {
+        return Err(Failure::refused("no targets: pass --target STORE/CONTROLLER or --targets-csv FILE"));
+    }
+    Ok(targets)
+}
+
+/// The library's artifact for this file and version, hashed now if it is new or changed.
+fn deployable(library: &Library, path: &Path, version: &str) -> Result<Deployable, Failure> {
+    let canonical = std::fs::canonicalize(path)
+        .map_err(|e| Failure::refused(format!("--firmware {}: {e}", path.display())))?;
+    let existing = library.history().artifact_by_path(&canonical)?;
+    let id = match existing {
+        Some(a) if a.version != version => {
+            return Err(Failure::refused(format!(
+                "{} is in the library as version {:?}, not {version:?}: remove it first (storefleet firmware remove {})",
+                canonical.display(),
+                a.version,
+                a.id
+            )));
+        }
+        Some(a) => a.id,
+        None => library.add(&canonical, version, None, &mut |_| {})?.id,
+    };
+    match library.ensure_deployable(id) {
+        Ok(d) => Ok(d),
+        // The user named this file now: hash it again rather than refuse.
+        Err(LibraryError::Stale { .. }) => {
+            library.rehash(id, &mut |_| {})?;
+            Ok(library.ensure_deployable(id)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What a file name may not carry raw inside one URL path segment.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+fn external_url(base: &str, file_name: &str) -> String {
+    if base.ends_with(&format!("/{file_name}")) {
+        base.to_owned()
+    } else {
+        let name = percent_encoding::utf8_percent_encode(file_name, PATH_SEGMENT);
+        format!("{}/{name}", base.trim_end_matches('/'))
+    }
+}
+
+pub async fn run(args: DeployArgs, db: &Path, broker: Option<&str>) -> Result<u8, Failure> {
+    let targets = collect_targets(&args)?;
+    let broker = crate::broker::settings(broker)?;
+    let reporter = Reporter::new(args.json);
+    let library = Library::open(db)?;
+    let deployable = deployable(&library, &args.firmware, &args.version)?;
+    let artifact = deployable.artifact().clone();
+
+    // Kept alive until the command ends: the controllers download from it.
+    let mut _server = None;
+    let mut _downloads = None;
+    let file_url = match &args.base_url {
+        Some(base) => {
+            let url = external_url(base, &artifact.file_name());
+            let preflight = Preflight::new()?;
+            preflight.check(&url, &deployable).await?;
+            url
+        }
+        None => {
+            let writer = Arc::new(DownloadWriter::start(db)?);
+            let sink = Arc::clone(&writer);
+            let server = FirmwareServer::start(
+                ServerConfig {
+                    bind: args.serve.unwrap_or(DEFAULT_BIND),
+                    advertise: args.advertise.clone(),
+                },
+                Arc::new(move |record: DownloadRecord| sink.record(record)),
+            )
+            .await?;
+            let url = server.publish(&deployable);
+            _server = Some(server);
+            _downloads = Some(writer);
+            url
+        }
+    };
+
+    let spec = DeploymentSpec {
+        deployment_id: Id::new_v4(),
+        firmware: Firmware {
+            firmware_version: artifact.version.clone(),
+            file_url: file_url.clone(),
+            file_size: artifact.size,
+            checksum: Md5Hex::parse(&artifact.md5).map_err(|e| Failure::error(e.to_string()))?,
+        },
+        targets,
+        timeouts: Timeouts {
+            ack: args.ack_timeout,
+            completion: args.timeout,
+        },
+    };
+    let service = Service::start(ServiceConfig {
+        history: db.to_path_buf(),
+        broker: Some(broker),
+        topic_prefix: TopicPrefix::default(),
+    })
+    .await?;
+    let mut events = service.subscribe();
+    let summary = service.deploy(spec).await?;
+    let id = summary.deployment_id.clone();
+    reporter.line(&json!({
+        "event": "deployment",
+        "deployment_id": id.as_str(),
+        "firmware_version": summary.firmware_version,
+        "file_url": summary.file_url,
+        "file_size": summary.file_size,
+        "checksum": summary.checksum,
+        "targets": summary.total,
+    }));
+    reporter.human(&format!(
+        "deployment {id}: firmware {} to {} targets from {file_url}",
+        summary.firmware_version, summary.total
+    ));
+
+    let until = if args.wait { Until::Finished } else { Until::Published };
+    let ended = follow(&service, &mut events, db, &id, until, None, &reporter).await?;
+    service.sync().await?;
+    service.shutdown().await;
+
+    let history = library.history();
+    let (row, targets) = load_status(history, id.as_str())?;
+    let mut summary = status_json(&row, &targets);
+    summary["event"] = json!("summary");
+    reporter.line(&summary);
+    let c = &row.counts;
+    reporter.human(&format!(
+        "{} completed, {} failed, {} timed out, {} cancelled, {} not finished",
+        c.completed,
+        c.failed,
+        c.timed_out,
+        c.cancelled,
+        row.target_count as usize - c.terminal()
+    ));
+    match ended {
+        Ended::Interrupted => Err(Failure::error(format!(
+            "interrupted; the deployment goes on: storefleet status {id}"
+        ))),
+        Ended::TimedOut => Ok(INCOMPLETE),
+        Ended::Done if !args.wait => Ok(0),
+        Ended::Done if c.completed as u64 == row.target_count => Ok(0),
+        Ended::Done => Ok(INCOMPLETE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_store_slash_controller() {
+        let t = parse_target("s1/c1").unwrap();
+        assert_eq!((t.store_id.as_str(), t.controller_id.as_str()), ("s1", "c1"));
+        for bad in ["s1", "s1/c/1", "/c1", "s1/", "s+/c", "s/c#"] {
+            let err = parse_target(bad).err().unwrap();
+            assert_eq!(err.code, crate::failure::REFUSED, "{bad}");
+        }
+    }
+
+    #[test]
+    fn external_urls_get_the_file_name_unless_they_have_it() {
+        assert_eq!(external_url("http://h/fw/", "a b.bin"), "http://h/fw/a%20b.bin");
+        assert_eq!(external_url("http://h/fw/a.bin", "a.bin"), "http://h/fw/a.bin");
+    }
+}

@@ -1,0 +1,106 @@
+//! Following a deployment from the CLI: streaming its transitions and deciding when the
+//! command is done.
+
+use std::path::Path;
+use std::time::Duration;
+
+use storefleet::engine::StatusCounts;
+use storefleet::history::History;
+use storefleet::protocol::Id;
+use storefleet::service::{Service, ServiceEvent};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+use crate::failure::Failure;
+use crate::report::Reporter;
+
+/// When a following command may stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Every target terminal.
+    Finished,
+    /// No cancel left unanswered.
+    CancelsAnswered,
+    /// Every command of the deployment confirmed by the broker (no `--wait`).
+    Published,
+}
+
+/// How following ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Done,
+    TimedOut,
+    Interrupted,
+}
+
+fn satisfied(until: Until, counts: &StatusCounts, total: usize, pending: usize) -> bool {
+    match until {
+        Until::Finished => counts.terminal() == total,
+        Until::CancelsAnswered => counts.cancel_requested == 0 && pending == 0,
+        Until::Published => pending == 0,
+    }
+}
+
+/// Streams the deployment's transitions until `until` holds, `limit` passes, or Ctrl-C.
+pub async fn follow(
+    service: &Service,
+    events: &mut tokio::sync::broadcast::Receiver<ServiceEvent>,
+    db: &Path,
+    id: &Id,
+    until: Until,
+    limit: Option<Duration>,
+    reporter: &Reporter,
+) -> Result<Ended, Failure> {
+    let reader = History::open(db)?;
+    let deadline = limit.map(|l| tokio::time::Instant::now() + l);
+    let mut poll = tokio::time::interval(Duration::from_millis(200));
+    let ended = loop {
+        let summary = service
+            .summary(id.clone())
+            .await
+            .map_err(|e| Failure::error(e.to_string()))?
+            .ok_or_else(|| Failure::error(format!("deployment {id} is not loaded")))?;
+        reporter.progress(&summary.counts, summary.total);
+        let pending = reader
+            .pending_commands()?
+            .iter()
+            .filter(|c| c.deployment_id == id.as_str())
+            .count();
+        if satisfied(until, &summary.counts, summary.total, pending) {
+            break Ended::Done;
+        }
+        let timeout = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(ServiceEvent::Transitions(batch)) => {
+                    let ours: Vec<_> = batch.iter().filter(|t| &t.deployment_id == id).cloned().collect();
+                    reporter.transitions(&ours);
+                }
+                Ok(ServiceEvent::HistoryFailed(e)) => return Err(Failure::error(format!("history write failed: {e}"))),
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return Err(Failure::error("the Storefleet service stopped")),
+            },
+            _ = poll.tick() => {}
+            () = timeout => break Ended::TimedOut,
+            _ = tokio::signal::ctrl_c() => break Ended::Interrupted,
+        }
+    };
+    // The engine runs ahead of the history: commit, then print what the commit announced.
+    service.sync().await?;
+    loop {
+        match events.try_recv() {
+            Ok(ServiceEvent::Transitions(batch)) => {
+                let ours: Vec<_> = batch.iter().filter(|t| &t.deployment_id == id).cloned().collect();
+                reporter.transitions(&ours);
+            }
+            Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+            Err(_) => break,
+        }
+    }
+    reporter.end_progress();
+    Ok(ended)
+}

@@ -1,0 +1,111 @@
+//! Commands that only read the history: `status`, `deployments`, `export`. No broker needed.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::json;
+use storefleet::history::History;
+
+use crate::failure::Failure;
+use crate::report::{counts_json, load_status, status_json, timestamp};
+
+/// How `export` writes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// A row per target: store_id, controller_id, status, attempt, updated_at, errors.
+    Csv,
+    /// The raw message log, one JSON object per message, in and out.
+    Jsonl,
+}
+
+/// Every message of a deployment, however many.
+const ALL_MESSAGES: usize = usize::MAX >> 1;
+
+pub fn status(db: &Path, id: &str) -> Result<u8, Failure> {
+    let history = History::open(db)?;
+    let (row, targets) = load_status(&history, id)?;
+    println!("{}", status_json(&row, &targets));
+    Ok(0)
+}
+
+pub fn deployments(db: &Path, json_out: bool) -> Result<u8, Failure> {
+    let history = History::open(db)?;
+    let rows = history.deployments()?;
+    let mut out = std::io::stdout().lock();
+    if json_out {
+        for r in &rows {
+            let line = json!({
+                "deployment_id": r.deployment_id,
+                "firmware_version": r.firmware_version,
+                "created_at": timestamp(r.created_at),
+                "targets": r.target_count,
+                "finished": r.finished_at.is_some(),
+                "origin": r.origin,
+                "counts": counts_json(&r.counts),
+            });
+            writeln!(out, "{line}")?;
+        }
+    } else if rows.is_empty() {
+        writeln!(out, "No deployments yet. Start one with `storefleet deploy`.")?;
+    } else {
+        writeln!(out, "{:<36}  {:<12}  {:<24}  {:>7}  {:>9}  {:>6}  state", "deployment", "firmware", "created", "targets", "completed", "failed")?;
+        for r in &rows {
+            let state = if r.finished_at.is_some() { "finished" } else { "running" };
+            writeln!(
+                out,
+                "{:<36}  {:<12}  {:<24}  {:>7}  {:>9}  {:>6}  {state}",
+                r.deployment_id,
+                r.firmware_version,
+                timestamp(r.created_at),
+                r.target_count,
+                r.counts.completed,
+                r.counts.failed + r.counts.timed_out,
+            )?;
+        }
+    }
+    Ok(0)
+}
+
+pub fn export(db: &Path, id: &str, format: ExportFormat) -> Result<u8, Failure> {
+    let history = History::open(db)?;
+    let (_, targets) = load_status(&history, id)?;
+    let stdout = std::io::stdout().lock();
+    match format {
+        ExportFormat::Csv => {
+            let mut csv = csv::Writer::from_writer(stdout);
+            let io = |e: csv::Error| Failure::error(e.to_string());
+            csv.write_record(["store_id", "controller_id", "status", "attempt", "updated_at", "errors"])
+                .map_err(io)?;
+            for t in &targets {
+                csv.write_record([
+                    t.store_id.as_str(),
+                    t.controller_id.as_str(),
+                    t.status.as_str(),
+                    &t.attempt.to_string(),
+                    &timestamp(t.updated_at),
+                    &t.errors.join("; "),
+                ])
+                .map_err(io)?;
+            }
+            csv.flush()?;
+        }
+        ExportFormat::Jsonl => {
+            let mut out = stdout;
+            for m in history.messages(Some(id), ALL_MESSAGES)? {
+                let line = json!({
+                    "direction": m.direction,
+                    "at": timestamp(m.at),
+                    "topic": m.topic,
+                    "event_type": m.event_type,
+                    "store_id": m.store_id,
+                    "controller_id": m.controller_id,
+                    "outcome": m.outcome,
+                    "reason": m.reason,
+                    "body": m.body,
+                });
+                writeln!(out, "{line}")?;
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,144 @@
+//! Commands that act on a running fleet: `cancel`, `retry`, `watch`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+use storefleet::durations::parse_duration;
+use storefleet::history::History;
+use storefleet::protocol::{Id, TopicPrefix};
+use storefleet::service::{Service, ServiceConfig, ServiceEvent};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::failure::{Failure, INCOMPLETE};
+use crate::follow::{Ended, Until, follow};
+use crate::report::{Reporter, load_status, status_json, transition_json};
+
+#[derive(clap::Args)]
+pub struct CancelArgs {
+    deployment_id: String,
+    /// Wait until every cancelled controller has acknowledged.
+    #[arg(long)]
+    wait: bool,
+    /// How long to wait for the acknowledgements (and, without --wait, for the broker).
+    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DUR")]
+    timeout: Duration,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct RetryArgs {
+    deployment_id: String,
+    /// Wait until every retried target has finished; exit 0 only if all completed.
+    #[arg(long)]
+    wait: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct WatchArgs {
+    /// JSON Lines: one object per target change and per connection change.
+    #[arg(long)]
+    json: bool,
+}
+
+fn deployment_id(text: &str) -> Result<Id, Failure> {
+    Id::new(text).map_err(|e| Failure::refused(format!("deployment id {text:?}: {e}")))
+}
+
+async fn start(db: &Path, broker: Option<&str>) -> Result<Service, Failure> {
+    let broker = crate::broker::settings(broker)?;
+    Ok(Service::start(ServiceConfig {
+        history: db.to_path_buf(),
+        broker: Some(broker),
+        topic_prefix: TopicPrefix::default(),
+    })
+    .await?)
+}
+
+/// Prints the final status line and maps how following ended to an exit code.
+async fn finish(service: Service, db: &Path, id: &Id, reporter: &Reporter, ended: Ended, success: impl Fn(&storefleet::engine::StatusCounts, u64) -> bool) -> Result<u8, Failure> {
+    service.sync().await?;
+    service.shutdown().await;
+    let history = History::open(db)?;
+    let (row, targets) = load_status(&history, id.as_str())?;
+    let mut summary = status_json(&row, &targets);
+    summary["event"] = json!("summary");
+    reporter.line(&summary);
+    match ended {
+        Ended::Interrupted => Err(Failure::error("interrupted")),
+        Ended::TimedOut => Ok(INCOMPLETE),
+        Ended::Done if success(&row.counts, row.target_count) => Ok(0),
+        Ended::Done => Ok(INCOMPLETE),
+    }
+}
+
+pub async fn cancel(args: CancelArgs, db: &Path, broker: Option<&str>) -> Result<u8, Failure> {
+    let id = deployment_id(&args.deployment_id)?;
+    let reporter = Reporter::new(args.json);
+    let service = start(db, broker).await?;
+    let mut events = service.subscribe();
+    let summary = service.cancel(id.clone()).await?;
+    reporter.line(&json!({"event": "cancel", "deployment_id": id.as_str(), "counts": summary.counts}));
+    reporter.human(&format!(
+        "cancel sent to {} targets of {id}; {} cancelled at once",
+        summary.counts.cancel_requested, summary.counts.cancelled
+    ));
+    let until = if args.wait { Until::CancelsAnswered } else { Until::Published };
+    let ended = follow(&service, &mut events, db, &id, until, Some(args.timeout), &reporter).await?;
+    finish(service, db, &id, &reporter, ended, |c, _| c.cancel_requested == 0).await
+}
+
+pub async fn retry(args: RetryArgs, db: &Path, broker: Option<&str>) -> Result<u8, Failure> {
+    let id = deployment_id(&args.deployment_id)?;
+    let reporter = Reporter::new(args.json);
+    let service = start(db, broker).await?;
+    let mut events = service.subscribe();
+    let summary = service.retry(id.clone()).await?;
+    reporter.line(&json!({"event": "retry", "deployment_id": id.as_str(), "counts": summary.counts}));
+    reporter.human(&format!("retrying {} targets of {id}", summary.counts.queued));
+    let until = if args.wait { Until::Finished } else { Until::Published };
+    let ended = follow(&service, &mut events, db, &id, until, None, &reporter).await?;
+    let wait = args.wait;
+    finish(service, db, &id, &reporter, ended, move |c, total| !wait || c.completed as u64 == total).await
+}
+
+pub async fn watch(args: WatchArgs, db: &Path, broker: Option<&str>) -> Result<u8, Failure> {
+    let reporter = Reporter::new(args.json);
+    let service = start(db, broker).await?;
+    let mut events = service.subscribe();
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(ServiceEvent::Transitions(batch)) => {
+                    for t in batch.iter() {
+                        if args.json {
+                            reporter.line(&transition_json(t));
+                        } else {
+                            let errors = if t.errors.is_empty() { String::new() } else { format!(" ({})", t.errors.join("; ")) };
+                            println!("{} {}/{} attempt {}: {} -> {}{errors}", t.deployment_id, t.store_id, t.controller_id, t.attempt, t.from.as_str(), t.to.as_str());
+                        }
+                    }
+                }
+                Ok(ServiceEvent::Link(state)) => {
+                    if args.json {
+                        reporter.line(&json!({"event": "connection", "state": format!("{state:?}")}));
+                    } else {
+                        eprintln!("broker: {state:?}");
+                    }
+                }
+                Ok(ServiceEvent::Messages { inbound, rejected }) if rejected > 0 && !args.json => {
+                    eprintln!("{rejected} of {inbound} messages rejected (see `storefleet export`)");
+                }
+                Ok(ServiceEvent::HistoryFailed(e)) => return Err(Failure::error(format!("history write failed: {e}"))),
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => break,
+            },
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    service.shutdown().await;
+    Ok(0)
+}

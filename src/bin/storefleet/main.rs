@@ -1,0 +1,130 @@
+//! The `storefleet` command line: a thin adapter over the core.
+//!
+//! Exit codes (DESIGN.md section 6): 0 every target completed, or the command succeeded;
+//! 3 the deployment finished with a target not completed; 2 refused input (bad option,
+//! missing or changed file, unknown id, a URL that does not serve the firmware), with a
+//! one-line reason on stderr and nothing published; 1 any other error.
+
+mod broker;
+mod demo;
+mod deploy;
+mod failure;
+mod firmware;
+mod follow;
+mod inspect;
+mod live;
+mod report;
+mod sim;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use storefleet::history::History;
+
+use failure::Failure;
+
+#[derive(Parser)]
+#[command(name = "storefleet", version = storefleet::VERSION, about = "Roll firmware out to store controllers over MQTT")]
+struct Cli {
+    /// The history file (default: history.sqlite in the platform data folder, shared with
+    /// the desktop app).
+    #[arg(long, global = true, env = "STOREFLEET_DB", value_name = "PATH")]
+    db: Option<PathBuf>,
+
+    /// The MQTT broker the controllers use: mqtt://HOST:PORT or mqtts://HOST:PORT.
+    #[arg(long, global = true, env = "STOREFLEET_BROKER", value_name = "URL")]
+    broker: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Send a firmware to controllers and follow the deployment.
+    Deploy(deploy::DeployArgs),
+    /// Cancel a deployment's unfinished targets.
+    Cancel(live::CancelArgs),
+    /// Send failed and timed-out targets a new attempt.
+    Retry(live::RetryArgs),
+    /// Print one deployment's status as JSON (reads the history only; no broker needed).
+    Status {
+        deployment_id: String,
+        /// Accepted for symmetry with the other commands: status always prints JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List past and running deployments.
+    Deployments {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow every deployment's events live until Ctrl-C.
+    Watch(live::WatchArgs),
+    /// Export a deployment: a CSV row per target, or the raw message log as JSON Lines.
+    Export {
+        deployment_id: String,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: inspect::ExportFormat,
+    },
+    /// Firmware files: register and hash them, serve them, check where they are hosted.
+    #[command(subcommand)]
+    Firmware(firmware::FirmwareCommand),
+    /// Run simulated controllers against a broker.
+    Sim(sim::Args),
+    /// Start an embedded broker and a simulated fleet for a demonstration.
+    Demo(demo::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Sim(args) => return sim::run(args),
+        Command::Demo(args) => return demo::run(args),
+        _ => {}
+    }
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("storefleet: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::from)
+}
+
+fn run(cli: Cli) -> Result<u8, Failure> {
+    let db = cli.db.or_else(History::default_path).ok_or_else(|| {
+        Failure::refused("this system has no data folder for the history; pass --db PATH")
+    })?;
+    let db: &Path = &db;
+    let broker = cli.broker.as_deref();
+    match cli.command {
+        Command::Deploy(args) => runtime()?.block_on(deploy::run(args, db, broker)),
+        Command::Cancel(args) => runtime()?.block_on(live::cancel(args, db, broker)),
+        Command::Retry(args) => runtime()?.block_on(live::retry(args, db, broker)),
+        Command::Watch(args) => runtime()?.block_on(live::watch(args, db, broker)),
+        Command::Status { deployment_id, .. } => inspect::status(db, &deployment_id),
+        Command::Deployments { json } => inspect::deployments(db, json),
+        Command::Export {
+            deployment_id,
+            format,
+        } => inspect::export(db, &deployment_id, format),
+        Command::Firmware(cmd) => firmware::run(cmd, db).map(|()| 0),
+        Command::Sim(_) | Command::Demo(_) => unreachable!("handled before the history opens"),
+    }
+}

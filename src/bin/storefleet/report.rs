@@ -1,0 +1,135 @@
+//! What the deployment commands print: JSON lines for scripts, one live line for people.
+
+use std::io::{IsTerminal, Write};
+
+use serde_json::{Value, json};
+use storefleet::engine::{StatusCounts, Transition};
+use storefleet::history::{DeploymentRow, History, TargetStatusRow};
+
+use crate::failure::Failure;
+
+/// RFC 3339 in UTC for the JSON the CLI prints.
+pub fn timestamp(ms: storefleet::engine::Millis) -> String {
+    ms.to_datetime()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false))
+        .unwrap_or_default()
+}
+
+pub fn counts_json(counts: &StatusCounts) -> Value {
+    serde_json::to_value(counts).unwrap_or(Value::Null)
+}
+
+pub fn transition_json(t: &Transition) -> Value {
+    json!({
+        "event": "target",
+        "deployment_id": t.deployment_id.as_str(),
+        "store_id": t.store_id.as_str(),
+        "controller_id": t.controller_id.as_str(),
+        "attempt": t.attempt,
+        "from": t.from.as_str(),
+        "status": t.to.as_str(),
+        "errors": t.errors,
+        "at": timestamp(t.at),
+    })
+}
+
+pub fn target_json(t: &TargetStatusRow) -> Value {
+    json!({
+        "store_id": t.store_id,
+        "controller_id": t.controller_id,
+        "status": t.status.as_str(),
+        "attempt": t.attempt,
+        "errors": t.errors,
+        "updated_at": timestamp(t.updated_at),
+    })
+}
+
+/// The `status --json` object (DESIGN.md section 6).
+pub fn status_json(row: &DeploymentRow, targets: &[TargetStatusRow]) -> Value {
+    json!({
+        "deployment_id": row.deployment_id,
+        "firmware_version": row.firmware_version,
+        "checksum": row.checksum,
+        "file_size": row.file_size,
+        "file_url": row.file_url,
+        "created_at": timestamp(row.created_at),
+        "finished": row.finished_at.is_some(),
+        "counts": counts_json(&row.counts),
+        "targets": targets.iter().map(target_json).collect::<Vec<_>>(),
+    })
+}
+
+/// Reads a deployment's status from the history; refused when the id is unknown.
+pub fn load_status(history: &History, id: &str) -> Result<(DeploymentRow, Vec<TargetStatusRow>), Failure> {
+    let row = history
+        .deployment(id)?
+        .ok_or_else(|| Failure::refused(format!("no deployment {id} in the history")))?;
+    let targets = history.target_statuses(id)?;
+    Ok((row, targets))
+}
+
+/// Prints JSON lines (`--json`) or a live one-line summary on a terminal.
+pub struct Reporter {
+    json: bool,
+    live: bool,
+}
+
+impl Reporter {
+    pub fn new(json: bool) -> Self {
+        Self {
+            json,
+            live: !json && std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn line(&self, value: &Value) {
+        if self.json {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{value}");
+            let _ = out.flush();
+        }
+    }
+
+    pub fn transitions(&self, transitions: &[Transition]) {
+        if self.json {
+            let mut out = std::io::stdout().lock();
+            for t in transitions {
+                let _ = writeln!(out, "{}", transition_json(t));
+            }
+            let _ = out.flush();
+        }
+    }
+
+    /// Rewrites the progress line on a terminal; nothing otherwise.
+    pub fn progress(&self, counts: &StatusCounts, total: usize) {
+        if self.live {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(
+                err,
+                "\r\x1b[2K{}/{} done · {} completed · {} failed · {} timed out · {} cancelled · {} in flight · {} queued",
+                counts.terminal(),
+                total,
+                counts.completed,
+                counts.failed,
+                counts.timed_out,
+                counts.cancelled,
+                counts.sent + counts.acknowledged + counts.cancel_requested,
+                counts.queued,
+            );
+            let _ = err.flush();
+        }
+    }
+
+    pub fn end_progress(&self) {
+        if self.live {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+
+    /// A human summary on stdout when not in JSON mode.
+    pub fn human(&self, text: &str) {
+        if !self.json {
+            println!("{text}");
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Resuming a deployment in a new process from its saved state.
+//!
+//! History may persist [`DeploymentState`] as it is (serde), or rebuild it from what the
+//! engine handed out: per target and attempt, `status`, `updated_at` and `errors` are those
+//! of the attempt's last [`super::Transition`]; a command's `correlation_id` comes from its
+//! [`super::OutboundCommand`], `sent_at` from the transition to `sent` (update) or the
+//! PUBACK time (cancel), `acked_at` from the transition to `acknowledged` or `cancelled`,
+//! and `withdrawn` from [`super::Effects::withdrawn`]. An ack that changed no status may be
+//! left out: a repeat of it still changes nothing.
+//!
+//! After a restore:
+//! - commands that had not left come back in [`Restored::resend`] with their recorded
+//!   correlation ids, so a controller that did get one before the crash sees the same id;
+//! - sent targets get their clocks back, counted from the recorded send time (a deadline
+//!   that passed while the process was down fires on the next tick);
+//! - replies are checked against the recorded acks and reports, so one applied before the
+//!   restart is a duplicate and one that was not applies once.
+
+use std::collections::HashSet;
+
+use super::deployment::{Deployment, DeploymentState};
+use super::effects::{CommandRole, Effects, OutboundCommand};
+use super::error::{EngineError, RestoreProblem};
+use super::machine::{CommandRef, Engine};
+use super::spec::check_targets;
+use super::status::TargetStatus;
+use super::target::{Attempt, Target};
+use crate::protocol::Id;
+
+/// What a restore gives back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Recorded commands that never left: publish them again, same correlation ids. They
+    /// are already in the outbox if history wrote it before the crash.
+    pub resend: Vec<OutboundCommand>,
+    /// New commands for targets the rollout policy releases now (record, then publish).
+    pub effects: Effects,
+}
+
+impl Engine {
+    /// Takes back a deployment saved by [`Engine::snapshot`] (or rebuilt from history),
+    /// after checking that the engine can continue from it.
+    pub fn restore(&mut self, state: DeploymentState) -> Result<Restored, EngineError> {
+        if self.by_id.contains_key(&state.deployment_id) {
+            return Err(EngineError::DeploymentExists(state.deployment_id));
+        }
+        state.timeouts.check()?;
+        check_targets(
+            state
+                .targets
+                .iter()
+                .map(|t| (&t.store_id, &t.controller_id)),
+        )?;
+        let mut ids: HashSet<&Id> = HashSet::new();
+        for (index, target) in state.targets.iter().enumerate() {
+            let fail = |problem| EngineError::Restore {
+                deployment_id: state.deployment_id.clone(),
+                index,
+                problem,
+            };
+            check_target(target).map_err(fail)?;
+            for id in correlation_ids(target) {
+                if !ids.insert(id) || self.commands.contains_key(id) {
+                    return Err(fail(RestoreProblem::DuplicateCorrelationId(id.clone())));
+                }
+            }
+        }
+
+        let deployment_id = state.deployment_id.clone();
+        let slot = self.install(Deployment::new(state));
+        // Field access, not `deployment_at`, so the borrow stays off `commands` and `deadlines`.
+        if let Some(d) = self.slots.get(slot).and_then(Option::as_ref) {
+            let timeouts = d.state.timeouts;
+            for (index, target) in d.state.targets.iter().enumerate() {
+                for attempt in target.attempts() {
+                    for (role, record) in [
+                        (CommandRole::Update, &attempt.update),
+                        (CommandRole::Cancel, &attempt.cancel),
+                    ] {
+                        if let Some(record) = record {
+                            let at = CommandRef {
+                                slot,
+                                target: index,
+                                attempt: attempt.number,
+                                role,
+                            };
+                            self.commands.insert(record.correlation_id.clone(), at);
+                        }
+                    }
+                }
+                let current = &target.current;
+                self.deadlines
+                    .start(slot, index, current.sent_at(), &timeouts, current.status);
+            }
+        }
+        let resend = self.pending_commands(&deployment_id).unwrap_or_default();
+        let mut effects = Effects::default();
+        self.release(slot, &mut effects);
+        Ok(Restored { resend, effects })
+    }
+}
+
+fn correlation_ids(target: &Target) -> impl Iterator<Item = &Id> {
+    target
+        .attempts()
+        .flat_map(|a| [&a.update, &a.cancel])
+        .flatten()
+        .map(|record| &record.correlation_id)
+}
+
+/// The invariants the engine relies on: numbered attempts, earlier ones retryable, and a
+/// current status that agrees with its commands.
+fn check_target(target: &Target) -> Result<(), RestoreProblem> {
+    for (expected, attempt) in (1u32..).zip(target.attempts()) {
+        if attempt.number != expected {
+            return Err(RestoreProblem::AttemptNumber {
+                expected,
+                found: attempt.number,
+            });
+        }
+    }
+    if let Some(a) = target
+        .earlier
+        .iter()
+        .find(|a| !matches!(a.status, TargetStatus::Failed | TargetStatus::TimedOut))
+    {
+        return Err(RestoreProblem::EarlierAttempt {
+            attempt: a.number,
+            status: a.status,
+        });
+    }
+    check_current(&target.current)
+}
+
+fn check_current(attempt: &Attempt) -> Result<(), RestoreProblem> {
+    let status = attempt.status;
+    let sent = attempt.sent_at().is_some();
+    let withdrawn = attempt.update.as_ref().is_some_and(|u| u.withdrawn);
+    match status {
+        TargetStatus::Queued if sent || withdrawn => Err(RestoreProblem::QueuedButSent),
+        TargetStatus::Sent | TargetStatus::Acknowledged | TargetStatus::TimedOut if !sent => {
+            Err(RestoreProblem::NotSent(status))
+        }
+        TargetStatus::CancelRequested if attempt.cancel.is_none() => {
+            Err(RestoreProblem::NoCancelCommand)
+        }
+        TargetStatus::CancelRequested if !sent => Err(RestoreProblem::NotSent(status)),
+        TargetStatus::Cancelled if attempt.cancel.is_none() && !withdrawn => {
+            Err(RestoreProblem::CancelledWithoutCause)
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,12 @@
+//! Engine tests: every transition of DESIGN.md section 2, every refusal, and properties.
+
+mod cancel;
+mod lifecycle;
+mod matching;
+mod properties;
+mod queries;
+mod replies;
+mod restore;
+mod retry;
+mod support;
+mod timeouts;

@@ -1,0 +1,274 @@
+//! Reading deployments back: for `status`, `deployments`, `export`, and for the service to
+//! resume unfinished deployments after a restart. Needs no broker.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+
+use super::{History, HistoryError};
+use crate::engine::{DeploymentState, Firmware, Millis, StatusCounts, Target, TargetStatus, Timeouts};
+use crate::protocol::{Id, Md5Hex};
+
+/// A deployment's header row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct DeploymentRow {
+    pub deployment_id: String,
+    pub firmware_version: String,
+    pub file_url: String,
+    pub file_size: u64,
+    pub checksum: String,
+    pub ack_timeout_ms: u64,
+    pub completion_timeout_ms: u64,
+    pub created_at: Millis,
+    pub target_count: u64,
+    pub origin: String,
+    pub finished_at: Option<Millis>,
+    pub counts: StatusCounts,
+}
+
+/// One target's current attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct TargetStatusRow {
+    pub store_id: String,
+    pub controller_id: String,
+    pub status: TargetStatus,
+    pub attempt: u32,
+    pub errors: Vec<String>,
+    pub updated_at: Millis,
+}
+
+/// A recorded message, for export and the activity view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct MessageRow {
+    pub id: i64,
+    pub direction: String,
+    pub topic: String,
+    /// The body as text (lossy for bytes that are not UTF-8).
+    pub body: String,
+    pub at: Millis,
+    pub event_type: Option<String>,
+    pub deployment_id: Option<String>,
+    pub store_id: Option<String>,
+    pub controller_id: Option<String>,
+    pub outcome: String,
+    pub reason: Option<String>,
+}
+
+/// A command still waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCommand {
+    pub correlation_id: String,
+    pub deployment_id: String,
+    pub topic: String,
+    pub body: Vec<u8>,
+}
+
+fn millis(v: i64) -> Millis {
+    Millis(u64::try_from(v).unwrap_or(0))
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, HistoryError> {
+    serde_json::from_str(text).map_err(|e| HistoryError::Corrupt(e.to_string()))
+}
+
+const DEPLOYMENT_COLUMNS: &str = "id, firmware_version, file_url, file_size, checksum,
+    ack_timeout_ms, completion_timeout_ms, created_at, target_count, origin, finished_at";
+
+fn deployment_row(r: &Row<'_>) -> rusqlite::Result<DeploymentRow> {
+    Ok(DeploymentRow {
+        deployment_id: r.get(0)?,
+        firmware_version: r.get(1)?,
+        file_url: r.get(2)?,
+        file_size: r.get::<_, i64>(3)?.max(0) as u64,
+        checksum: r.get(4)?,
+        ack_timeout_ms: r.get::<_, i64>(5)?.max(0) as u64,
+        completion_timeout_ms: r.get::<_, i64>(6)?.max(0) as u64,
+        created_at: millis(r.get(7)?),
+        target_count: r.get::<_, i64>(8)?.max(0) as u64,
+        origin: r.get(9)?,
+        finished_at: r.get::<_, Option<i64>>(10)?.map(millis),
+        counts: StatusCounts::default(),
+    })
+}
+
+impl History {
+    /// One deployment's header with its per-status counts.
+    pub fn deployment(&self, deployment_id: &str) -> Result<Option<DeploymentRow>, HistoryError> {
+        let row = self
+            .conn()
+            .query_row(
+                &format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = ?1"),
+                params![deployment_id],
+                deployment_row,
+            )
+            .optional()?;
+        let Some(mut row) = row else { return Ok(None) };
+        row.counts = self.counts(deployment_id)?;
+        Ok(Some(row))
+    }
+
+    /// Every deployment, newest first, with counts.
+    pub fn deployments(&self) -> Result<Vec<DeploymentRow>, HistoryError> {
+        let mut stmt = self.conn().prepare(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments ORDER BY created_at DESC, id"
+        ))?;
+        let mut rows: Vec<DeploymentRow> = stmt
+            .query_map([], deployment_row)?
+            .collect::<Result<_, _>>()?;
+        let mut counts: BTreeMap<String, StatusCounts> = BTreeMap::new();
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT deployment_id, status, COUNT(*) FROM targets GROUP BY 1, 2")?;
+        let mut q = stmt.query([])?;
+        while let Some(r) = q.next()? {
+            if let Some(status) = TargetStatus::from_name(&r.get::<_, String>(1)?) {
+                let n = r.get::<_, i64>(2)?.max(0) as usize;
+                counts.entry(r.get(0)?).or_default().add_n(status, n);
+            }
+        }
+        for row in &mut rows {
+            row.counts = counts.remove(&row.deployment_id).unwrap_or_default();
+        }
+        Ok(rows)
+    }
+
+    fn counts(&self, deployment_id: &str) -> Result<StatusCounts, HistoryError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT status, COUNT(*) FROM targets WHERE deployment_id = ?1 GROUP BY status",
+        )?;
+        let mut counts = StatusCounts::default();
+        let mut q = stmt.query(params![deployment_id])?;
+        while let Some(r) = q.next()? {
+            if let Some(status) = TargetStatus::from_name(&r.get::<_, String>(0)?) {
+                counts.add_n(status, r.get::<_, i64>(1)?.max(0) as usize);
+            }
+        }
+        Ok(counts)
+    }
+
+    /// A deployment's targets in the order they were given.
+    pub fn target_statuses(&self, deployment_id: &str) -> Result<Vec<TargetStatusRow>, HistoryError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT store_id, controller_id, status, attempt, errors, updated_at FROM targets
+             WHERE deployment_id = ?1 ORDER BY position",
+        )?;
+        let mut out = Vec::new();
+        let mut q = stmt.query(params![deployment_id])?;
+        while let Some(r) = q.next()? {
+            let status: String = r.get(2)?;
+            out.push(TargetStatusRow {
+                store_id: r.get(0)?,
+                controller_id: r.get(1)?,
+                status: TargetStatus::from_name(&status)
+                    .ok_or_else(|| HistoryError::Corrupt(format!("unknown status {status:?}")))?,
+                attempt: r.get(3)?,
+                errors: decode_json(&r.get::<_, String>(4)?)?,
+                updated_at: millis(r.get(5)?),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The full engine state of every local deployment that is not finished, for the service
+    /// to resume after a restart.
+    pub fn unfinished_deployments(&self) -> Result<Vec<DeploymentState>, HistoryError> {
+        let mut stmt = self.conn().prepare(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments
+             WHERE finished_at IS NULL AND origin = 'local' ORDER BY created_at"
+        ))?;
+        let headers: Vec<DeploymentRow> = stmt
+            .query_map([], deployment_row)?
+            .collect::<Result<_, _>>()?;
+        headers.into_iter().map(|h| self.state_from_row(h)).collect()
+    }
+
+    /// One deployment's full engine state, finished or not (for cancel and retry later on).
+    pub fn deployment_state(&self, deployment_id: &str) -> Result<Option<DeploymentState>, HistoryError> {
+        let row = self
+            .conn()
+            .query_row(
+                &format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = ?1 AND origin = 'local'"),
+                params![deployment_id],
+                deployment_row,
+            )
+            .optional()?;
+        row.map(|h| self.state_from_row(h)).transpose()
+    }
+
+    fn state_from_row(&self, h: DeploymentRow) -> Result<DeploymentState, HistoryError> {
+        let corrupt = |what: String| HistoryError::Corrupt(format!("deployment {}: {what}", h.deployment_id));
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT record FROM targets WHERE deployment_id = ?1 ORDER BY position",
+        )?;
+        let targets = stmt
+            .query_map(params![h.deployment_id], |r| r.get::<_, String>(0))?
+            .map(|text| decode_json::<Target>(&text?))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(DeploymentState {
+            deployment_id: Id::new(h.deployment_id.clone()).map_err(|e| corrupt(e.to_string()))?,
+            firmware: Firmware {
+                firmware_version: h.firmware_version,
+                file_url: h.file_url,
+                file_size: h.file_size,
+                checksum: Md5Hex::parse(&h.checksum).map_err(|e| corrupt(e.to_string()))?,
+            },
+            timeouts: Timeouts {
+                ack: Duration::from_millis(h.ack_timeout_ms),
+                completion: Duration::from_millis(h.completion_timeout_ms),
+            },
+            created_at: h.created_at,
+            targets,
+        })
+    }
+
+    /// Commands written but not yet confirmed by the broker, oldest first.
+    pub fn pending_commands(&self) -> Result<Vec<PendingCommand>, HistoryError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT correlation_id, deployment_id, topic, body FROM outbox
+             WHERE sent_at IS NULL AND withdrawn = 0 ORDER BY id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(PendingCommand {
+                    correlation_id: r.get(0)?,
+                    deployment_id: r.get(1)?,
+                    topic: r.get(2)?,
+                    body: r.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Recorded messages, oldest first: all of them, or one deployment's.
+    pub fn messages(&self, deployment_id: Option<&str>, limit: usize) -> Result<Vec<MessageRow>, HistoryError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT id, direction, topic, body, at, event_type, deployment_id, store_id,
+                    controller_id, outcome, reason
+             FROM messages WHERE (?1 IS NULL OR deployment_id = ?1) ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![deployment_id, limit as i64], |r| {
+                Ok(MessageRow {
+                    id: r.get(0)?,
+                    direction: r.get(1)?,
+                    topic: r.get(2)?,
+                    body: String::from_utf8_lossy(&r.get::<_, Vec<u8>>(3)?).into_owned(),
+                    at: millis(r.get(4)?),
+                    event_type: r.get(5)?,
+                    deployment_id: r.get(6)?,
+                    store_id: r.get(7)?,
+                    controller_id: r.get(8)?,
+                    outcome: r.get(9)?,
+                    reason: r.get(10)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+}

@@ -1,0 +1,308 @@
+//! The session task: the one place that decides what goes to the broker and what the caller
+//! hears.
+//!
+//! It owns the held publishes ([`Outbound`]), the acks waiting to go out, and the client of the
+//! current connection. It is the only writer to rumqttc's request queue and never waits on it
+//! (`try_*` only): whatever does not fit stays here and is retried after the next event from
+//! the poller, each of which means rumqttc has made progress.
+//!
+//! Per connection: when the broker did not keep the session, subscribe to both topic families
+//! and hold publishes until the SUBACK, so that no reply to a command can arrive before the
+//! subscription exists. Then send everything held, oldest first.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, Outgoing, Packet, Publish, QoS, SubAck};
+use rumqttc::{SubscribeFilter, SubscribeReasonCode};
+use tokio::sync::{mpsc, watch};
+
+use super::events::{AckToken, Control, InboundMessage, LinkEvent, LinkState};
+use super::outbound::{Held, Outbound, Unexpected};
+use super::poller::Wire;
+use super::publisher::PublishRequest;
+
+/// How long a graceful shutdown waits for DISCONNECT to be written.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The session's inputs.
+pub(crate) struct Inputs {
+    pub wire: mpsc::UnboundedReceiver<Wire>,
+    pub control: mpsc::UnboundedReceiver<Control>,
+    pub publishes: mpsc::Receiver<PublishRequest>,
+}
+
+struct Connection {
+    /// Counts connections from 1; ack tokens carry it.
+    number: u64,
+    client: AsyncClient,
+    /// Subscriptions are in place (or kept by the broker): publishes may go out.
+    ready: bool,
+}
+
+pub(crate) struct Session {
+    filters: [String; 2],
+    outbound: Outbound,
+    connection: Option<Connection>,
+    connections: u64,
+    /// Packet ids of inbound messages the caller has recorded, for the current connection.
+    acks: VecDeque<u16>,
+    events: mpsc::UnboundedSender<LinkEvent>,
+    state: watch::Sender<LinkState>,
+    /// Cloned into every ack token.
+    control: mpsc::UnboundedSender<Control>,
+}
+
+impl Session {
+    pub fn new(
+        filters: [String; 2],
+        inflight: u16,
+        events: mpsc::UnboundedSender<LinkEvent>,
+        state: watch::Sender<LinkState>,
+        control: mpsc::UnboundedSender<Control>,
+    ) -> Self {
+        Self {
+            filters,
+            outbound: Outbound::new(inflight),
+            connection: None,
+            connections: 0,
+            acks: VecDeque::new(),
+            events,
+            state,
+            control,
+        }
+    }
+
+    pub async fn run(mut self, mut inputs: Inputs) {
+        let mut publishers_open = true;
+        loop {
+            tokio::select! {
+                // PUBACKs first: they make room for the publishes waiting below.
+                biased;
+                wire = inputs.wire.recv() => match wire {
+                    Some(wire) => self.on_wire(wire),
+                    None => return,
+                },
+                Some(control) = inputs.control.recv() => match control {
+                    Control::Ack { connection, pkid } => self.on_ack(connection, pkid),
+                    Control::Shutdown(done) => {
+                        self.shutdown(&mut inputs.wire).await;
+                        let _ = done.send(());
+                        return;
+                    }
+                },
+                request = inputs.publishes.recv(),
+                    if publishers_open && self.outbound.has_room() => match request {
+                    Some(request) => self.accept(request, &mut inputs.publishes),
+                    None => publishers_open = false,
+                },
+            }
+            self.flush();
+        }
+    }
+
+    fn accept(&mut self, first: PublishRequest, queue: &mut mpsc::Receiver<PublishRequest>) {
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            self.outbound.accept(Held {
+                id: request.id,
+                topic: request.topic,
+                payload: request.payload,
+            });
+            if self.outbound.has_room() {
+                next = queue.try_recv().ok();
+            }
+        }
+    }
+
+    fn on_wire(&mut self, wire: Wire) {
+        match wire {
+            Wire::Up {
+                client,
+                session_present,
+            } => {
+                self.connections += 1;
+                self.acks.clear();
+                self.outbound.connection_lost();
+                if !session_present {
+                    self.subscribe(&client);
+                }
+                let ready = session_present;
+                self.connection = Some(Connection {
+                    number: self.connections,
+                    client,
+                    ready,
+                });
+                if ready {
+                    self.set_state(LinkState::Connected { session_present });
+                }
+            }
+            Wire::Event(event) => self.on_event(event),
+            Wire::Down {
+                attempt,
+                retry_in,
+                error,
+            } => {
+                self.connection = None;
+                self.acks.clear();
+                self.outbound.connection_lost();
+                self.set_state(LinkState::Reconnecting {
+                    attempt,
+                    retry_in,
+                    error,
+                });
+            }
+        }
+    }
+
+    /// Queues the SUBSCRIBE on a fresh connection's empty queue; if even that fails, the
+    /// connection is already gone and a `Down` follows.
+    fn subscribe(&self, client: &AsyncClient) {
+        let filters = self
+            .filters
+            .iter()
+            .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+        if let Err(e) = client.try_subscribe_many(filters) {
+            tracing::warn!(error = %e, "cannot queue the subscription");
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        let bound = match event {
+            Event::Incoming(Packet::PubAck(ack)) => {
+                if let Some(id) = self.outbound.on_puback(ack.pkid) {
+                    self.emit(LinkEvent::Published { id });
+                }
+                Ok(())
+            }
+            Event::Incoming(Packet::Publish(publish)) => {
+                self.on_message(publish);
+                Ok(())
+            }
+            Event::Incoming(Packet::SubAck(suback)) => {
+                self.on_suback(suback);
+                Ok(())
+            }
+            Event::Outgoing(Outgoing::Publish(pkid)) => self.outbound.on_outgoing_publish(pkid),
+            Event::Outgoing(Outgoing::AwaitAck(pkid)) => self.outbound.on_await_ack(pkid),
+            _ => Ok(()),
+        };
+        if let Err(Unexpected(pkid)) = bound {
+            tracing::error!(pkid, "rumqttc sent a publish the link did not queue");
+        }
+    }
+
+    fn on_message(&mut self, publish: Publish) {
+        let Some(connection) = &self.connection else {
+            return;
+        };
+        // Only QoS 1 takes a PUBACK; the subscriptions are QoS 1, so nothing arrives as QoS 2.
+        let pkid = match publish.qos {
+            QoS::AtLeastOnce => publish.pkid,
+            _ => 0,
+        };
+        let message = InboundMessage {
+            topic: publish.topic,
+            payload: publish.payload,
+            duplicate: publish.dup,
+            retained: publish.retain,
+            ack: AckToken::new(connection.number, pkid, self.control.clone()),
+        };
+        self.emit(LinkEvent::Message(message));
+    }
+
+    fn on_suback(&mut self, suback: SubAck) {
+        let Some(connection) = &mut self.connection else {
+            return;
+        };
+        if connection.ready {
+            return;
+        }
+        connection.ready = true;
+        let refused: Vec<String> = self
+            .filters
+            .iter()
+            .zip(&suback.return_codes)
+            .filter(|(_, code)| matches!(code, SubscribeReasonCode::Failure))
+            .map(|(filter, _)| filter.clone())
+            .collect();
+        for filter in refused {
+            tracing::warn!(%filter, "the broker refused the subscription");
+            self.emit(LinkEvent::SubscribeRefused { filter });
+        }
+        self.set_state(LinkState::Connected {
+            session_present: false,
+        });
+    }
+
+    fn on_ack(&mut self, connection: u64, pkid: u16) {
+        if self.connection.as_ref().map(|c| c.number) == Some(connection) {
+            self.acks.push_back(pkid);
+        }
+    }
+
+    /// Moves acks, then held publishes, into rumqttc's queue until it is full.
+    fn flush(&mut self) {
+        let Some(connection) = &self.connection else {
+            return;
+        };
+        while let Some(&pkid) = self.acks.front() {
+            let mut publish = Publish::new("", QoS::AtLeastOnce, Vec::new());
+            publish.pkid = pkid;
+            if connection.client.try_ack(&publish).is_err() {
+                return;
+            }
+            self.acks.pop_front();
+        }
+        if !connection.ready {
+            return;
+        }
+        while let Some(held) = self.outbound.next_unsent() {
+            let sent = connection.client.try_publish(
+                held.topic.clone(),
+                QoS::AtLeastOnce,
+                false,
+                held.payload.to_vec(),
+            );
+            if sent.is_err() {
+                return;
+            }
+            self.outbound.mark_sent();
+        }
+    }
+
+    /// Sends what acks it can, then DISCONNECT, and waits (briefly) until it is written.
+    async fn shutdown(&mut self, wire: &mut mpsc::UnboundedReceiver<Wire>) {
+        self.flush();
+        let disconnecting = self
+            .connection
+            .as_ref()
+            .is_some_and(|c| c.client.try_disconnect().is_ok());
+        if disconnecting {
+            let written = async {
+                while let Some(wire) = wire.recv().await {
+                    match wire {
+                        Wire::Event(Event::Outgoing(Outgoing::Disconnect)) => return,
+                        Wire::Event(event) => self.on_event(event),
+                        Wire::Up { .. } | Wire::Down { .. } => return,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, written).await;
+        }
+        self.connection = None;
+        self.set_state(LinkState::Disconnected);
+    }
+
+    fn set_state(&self, state: LinkState) {
+        tracing::info!(?state, "broker link");
+        self.state.send_replace(state.clone());
+        self.emit(LinkEvent::State(state));
+    }
+
+    fn emit(&self, event: LinkEvent) {
+        // A caller that stopped listening loses nothing it asked for: unacked messages stay
+        // with the broker, and unreported publishes are still in its outbox.
+        let _ = self.events.send(event);
+    }
+}

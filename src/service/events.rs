@@ -1,0 +1,21 @@
+//! What the service tells its subscribers (the window's channel, the CLI's progress).
+
+use std::sync::Arc;
+
+use crate::engine::{DeploymentSummary, Transition};
+use crate::link::LinkState;
+
+/// One notice from the service, sent after the history has recorded what it reports.
+#[derive(Debug, Clone)]
+pub enum ServiceEvent {
+    /// Target status changes, in order, in batches.
+    Transitions(Arc<Vec<Transition>>),
+    /// Every target of this deployment is terminal.
+    Finished(Arc<DeploymentSummary>),
+    /// The broker connection changed.
+    Link(LinkState),
+    /// Messages recorded since the last notice: (in, rejected).
+    Messages { inbound: usize, rejected: usize },
+    /// The history could not be written; nothing in this batch was acknowledged or sent.
+    HistoryFailed(String),
+}

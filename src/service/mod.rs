@@ -1,0 +1,241 @@
+//! The service wires the core together: one task owns the deployment engine; the broker link,
+//! the history writer and the callers (window, CLI) talk to it through channels.
+//!
+//! Data flow: a request makes the engine emit commands; the writer commits them to the
+//! outbox (with the deployment and its targets); only then does the link publish them. Inbound
+//! messages are decoded, applied by the engine, recorded in batches, and acknowledged to the
+//! broker after the commit. Subscribers hear of transitions once they are durable.
+
+mod events;
+mod owner;
+mod session_lock;
+mod writer;
+
+use std::path::PathBuf;
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use events::ServiceEvent;
+pub use session_lock::SessionLock;
+
+use crate::engine::{DeploymentSpec, DeploymentSummary, Engine, EngineError, Millis, TargetRow};
+use crate::history::{History, HistoryError};
+use crate::link::{
+    BrokerProfile, Link, LinkConfig, LinkError, LinkState, Password, StateWatch,
+};
+use crate::protocol::{Id, TopicAddress, TopicPrefix};
+use owner::{Owner, Request};
+use writer::{PublishItem, Writer};
+
+/// Subscribers that fall further behind than this many notices skip ahead (and can re-read
+/// the summary); the live view never holds the service back.
+const EVENT_ROOM: usize = 4_096;
+
+/// Now as the engine counts time: unix milliseconds of the wall clock.
+pub fn now_millis() -> Millis {
+    Millis::from_datetime(&chrono::Utc::now())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error("no deployment {0} in the history")]
+    UnknownDeployment(Id),
+    #[error("the history could not be written: {0}")]
+    HistoryWrite(String),
+    #[error("cannot take the session lock beside the history: {0}")]
+    Lock(std::io::Error),
+    #[error("cannot start the history writer: {0}")]
+    Writer(std::io::Error),
+    #[error("the Storefleet service has stopped")]
+    Stopped,
+}
+
+/// How to reach the broker.
+#[derive(Debug, Clone)]
+pub struct BrokerSettings {
+    pub profile: BrokerProfile,
+    pub password: Option<Password>,
+    pub inflight: u16,
+}
+
+/// What the service needs to start.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub history: PathBuf,
+    /// `None`: offline. Deployments are prepared and their commands wait in the outbox.
+    pub broker: Option<BrokerSettings>,
+    pub topic_prefix: TopicPrefix,
+}
+
+/// A running service. Dropping it stops the engine task and the link; [`Service::shutdown`]
+/// also waits until everything staged is committed.
+pub struct Service {
+    requests: mpsc::Sender<Request>,
+    events: broadcast::Sender<ServiceEvent>,
+    link_state: Option<StateWatch>,
+    task: Option<tokio::task::JoinHandle<Writer>>,
+    link: Option<Link>,
+    _lock: Option<SessionLock>,
+}
+
+impl Service {
+    /// Opens the history, resumes every unfinished deployment (re-sending what was never
+    /// confirmed, with the same correlation ids), and connects when a broker is configured.
+    pub async fn start(config: ServiceConfig) -> Result<Self, ServiceError> {
+        let history = History::open(&config.history)?;
+        let reader = History::open(&config.history)?;
+
+        let mut engine = Engine::new();
+        let mut released = Vec::new();
+        for state in history.unfinished_deployments()? {
+            let id = state.deployment_id.clone();
+            match engine.restore(state) {
+                Ok(restored) => released.push(restored.effects),
+                Err(e) => tracing::error!(deployment = %id, error = %e, "cannot resume deployment"),
+            }
+        }
+        let mut outq = std::collections::VecDeque::new();
+        for pending in history.pending_commands()? {
+            let Ok(address) = TopicAddress::parse(&pending.topic, &config.topic_prefix) else {
+                continue;
+            };
+            outq.push_back(PublishItem {
+                correlation_id: pending.correlation_id,
+                deployment_id: pending.deployment_id,
+                store_id: address.store_id.to_string(),
+                controller_id: address.controller_id.to_string(),
+                topic: pending.topic,
+                body: pending.body,
+            });
+        }
+
+        let (events_tx, _) = broadcast::channel(EVENT_ROOM);
+        let mut lock = None;
+        let (link, link_events, link_state) = match &config.broker {
+            Some(broker) => {
+                lock = SessionLock::try_acquire(&config.history).map_err(ServiceError::Lock)?;
+                let (client_id, clean_session) = match &lock {
+                    Some(_) => (format!("storefleet-{}", history.installation_id()?), false),
+                    // Another process holds the persistent session: a throwaway one here.
+                    None => (
+                        format!("storefleet-{}", uuid::Uuid::new_v4().simple()),
+                        true,
+                    ),
+                };
+                let mut link_config = LinkConfig::new(broker.profile.clone(), client_id);
+                link_config.password = broker.password.clone();
+                link_config.clean_session = clean_session;
+                link_config.topic_prefix = config.topic_prefix.clone();
+                link_config.inflight = broker.inflight;
+                let (link, events) = Link::start(link_config)?;
+                let state = link.state();
+                (Some(link), Some(events), Some(state))
+            }
+            None => (None, None, None),
+        };
+
+        let (committed_tx, committed_rx) = mpsc::unbounded_channel();
+        let writer =
+            Writer::start(history, events_tx.clone(), committed_tx).map_err(ServiceError::Writer)?;
+        let mut owner = Owner::new(
+            engine,
+            config.topic_prefix.clone(),
+            reader,
+            writer,
+            link.as_ref().map(Link::publisher),
+            events_tx.clone(),
+        );
+        owner.outq = outq;
+        for effects in released {
+            owner.stage(effects);
+        }
+        let (requests_tx, requests_rx) = mpsc::channel(256);
+        let task = tokio::spawn(owner.run(requests_rx, link_events, committed_rx));
+        Ok(Self {
+            requests: requests_tx,
+            events: events_tx,
+            link_state,
+            task: Some(task),
+            link,
+            _lock: lock,
+        })
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, ServiceError>>) -> Request) -> Result<T, ServiceError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(make(tx))
+            .await
+            .map_err(|_| ServiceError::Stopped)?;
+        rx.await.map_err(|_| ServiceError::Stopped)?
+    }
+
+    /// Creates a deployment; returns once it and its commands are in the history.
+    pub async fn deploy(&self, spec: DeploymentSpec) -> Result<DeploymentSummary, ServiceError> {
+        self.ask(|tx| Request::Deploy(spec, tx)).await
+    }
+
+    /// Cancels every target that is not terminal.
+    pub async fn cancel(&self, id: Id) -> Result<DeploymentSummary, ServiceError> {
+        self.ask(|tx| Request::Cancel(id, tx)).await
+    }
+
+    /// Sends failed and timed-out targets a new attempt.
+    pub async fn retry(&self, id: Id) -> Result<DeploymentSummary, ServiceError> {
+        self.ask(|tx| Request::Retry(id, tx)).await
+    }
+
+    pub async fn summary(&self, id: Id) -> Result<Option<DeploymentSummary>, ServiceError> {
+        self.ask(|tx| Request::Summary(id, tx)).await
+    }
+
+    pub async fn targets(&self, id: Id) -> Result<Option<Vec<TargetRow>>, ServiceError> {
+        self.ask(|tx| Request::Targets(id, tx)).await
+    }
+
+    /// Waits until everything that happened so far is committed to the history.
+    pub async fn sync(&self) -> Result<(), ServiceError> {
+        self.ask(Request::Sync).await
+    }
+
+    /// Notices from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<ServiceEvent> {
+        self.events.subscribe()
+    }
+
+    /// The broker connection's state, when a broker is configured.
+    pub fn link_state(&self) -> Option<LinkState> {
+        self.link_state.as_ref().map(StateWatch::current)
+    }
+
+    /// Commits everything staged, stops the engine task and the history writer, and
+    /// disconnects from the broker (after sending the acks already given).
+    pub async fn shutdown(mut self) {
+        let (tx, _) = mpsc::channel(1);
+        // Closing the request channel ends the owner loop after a last flush.
+        self.requests = tx;
+        if let Some(task) = self.task.take()
+            && let Ok(writer) = task.await
+        {
+            // Joining the writer waits for its last commit: off the async threads.
+            let _ = tokio::task::spawn_blocking(move || drop(writer)).await;
+        }
+        if let Some(link) = self.link.take() {
+            link.shutdown().await;
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
