@@ -149,7 +149,7 @@ fn md5_vs_md5sum(path: &Path, mib: u64) {
     }
     let ratio = m.as_secs_f64() / o.as_secs_f64();
     println!(
-        "speed ratio storefleet / md5sum: {ratio:.2}x ({})",
+        "speed ratio storefleet / md5sum: {ratio:.3}x ({})",
         if ratio >= 1.0 {
             "target met: at least as fast"
         } else {

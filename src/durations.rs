@@ -41,7 +41,15 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_duration() {
-        for bad in ["", "30", "s", "-1s", "1.5s", "10 minutes", "99999999999999999999h"] {
+        for bad in [
+            "",
+            "30",
+            "s",
+            "-1s",
+            "1.5s",
+            "10 minutes",
+            "99999999999999999999h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

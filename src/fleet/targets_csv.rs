@@ -54,7 +54,10 @@ pub fn read_targets_csv(input: impl Read) -> Result<Vec<TargetKey>, TargetsCsvEr
                 source,
             })
         };
-        targets.push(TargetKey::new(id(store, "store_id")?, id(controller, "controller_id")?));
+        targets.push(TargetKey::new(
+            id(store, "store_id")?,
+            id(controller, "controller_id")?,
+        ));
     }
     Ok(targets)
 }
@@ -85,7 +88,8 @@ mod tests {
 
     #[test]
     fn names_the_line_and_column_of_a_bad_id() {
-        let err = read_targets_csv("store_id,controller_id\ns1,c1\ns/2,c2\n".as_bytes()).unwrap_err();
+        let err =
+            read_targets_csv("store_id,controller_id\ns1,c1\ns/2,c2\n".as_bytes()).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("line 3"), "{text}");
         assert!(text.contains("store_id"), "{text}");

@@ -8,7 +8,9 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::{History, HistoryError};
-use crate::engine::{DeploymentState, Firmware, Millis, StatusCounts, Target, TargetStatus, Timeouts};
+use crate::engine::{
+    DeploymentState, Firmware, Millis, StatusCounts, Target, TargetStatus, Timeouts,
+};
 use crate::protocol::{Id, Md5Hex};
 
 /// A deployment's header row.
@@ -152,7 +154,10 @@ impl History {
     }
 
     /// A deployment's targets in the order they were given.
-    pub fn target_statuses(&self, deployment_id: &str) -> Result<Vec<TargetStatusRow>, HistoryError> {
+    pub fn target_statuses(
+        &self,
+        deployment_id: &str,
+    ) -> Result<Vec<TargetStatusRow>, HistoryError> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT store_id, controller_id, status, attempt, errors, updated_at FROM targets
              WHERE deployment_id = ?1 ORDER BY position",
@@ -184,11 +189,17 @@ impl History {
         let headers: Vec<DeploymentRow> = stmt
             .query_map([], deployment_row)?
             .collect::<Result<_, _>>()?;
-        headers.into_iter().map(|h| self.state_from_row(h)).collect()
+        headers
+            .into_iter()
+            .map(|h| self.state_from_row(h))
+            .collect()
     }
 
     /// One deployment's full engine state, finished or not (for cancel and retry later on).
-    pub fn deployment_state(&self, deployment_id: &str) -> Result<Option<DeploymentState>, HistoryError> {
+    pub fn deployment_state(
+        &self,
+        deployment_id: &str,
+    ) -> Result<Option<DeploymentState>, HistoryError> {
         let row = self
             .conn()
             .query_row(
@@ -201,7 +212,8 @@ impl History {
     }
 
     fn state_from_row(&self, h: DeploymentRow) -> Result<DeploymentState, HistoryError> {
-        let corrupt = |what: String| HistoryError::Corrupt(format!("deployment {}: {what}", h.deployment_id));
+        let corrupt =
+            |what: String| HistoryError::Corrupt(format!("deployment {}: {what}", h.deployment_id));
         let mut stmt = self.conn().prepare_cached(
             "SELECT record FROM targets WHERE deployment_id = ?1 ORDER BY position",
         )?;
@@ -246,7 +258,11 @@ impl History {
     }
 
     /// Recorded messages, oldest first: all of them, or one deployment's.
-    pub fn messages(&self, deployment_id: Option<&str>, limit: usize) -> Result<Vec<MessageRow>, HistoryError> {
+    pub fn messages(
+        &self,
+        deployment_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<MessageRow>, HistoryError> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT id, direction, topic, body, at, event_type, deployment_id, store_id,
                     controller_id, outcome, reason

@@ -146,11 +146,14 @@ impl History {
                     record = excluded.record",
             )?;
             let new_targets = batch.new_deployments.iter().flat_map(|d| {
-                d.targets.iter().enumerate().map(|(position, target)| TargetWrite {
-                    deployment_id: d.deployment_id.to_string(),
-                    position,
-                    target: target.clone(),
-                })
+                d.targets
+                    .iter()
+                    .enumerate()
+                    .map(|(position, target)| TargetWrite {
+                        deployment_id: d.deployment_id.to_string(),
+                        position,
+                        target: target.clone(),
+                    })
             });
             for w in new_targets.chain(batch.targets.iter().cloned()) {
                 let current = &w.target.current;
@@ -242,7 +245,10 @@ impl History {
     }
 
     /// The outbox id of a command, if it was ever written (tests and diagnostics).
-    pub fn outbox_sent_at(&self, correlation_id: &str) -> Result<Option<Option<i64>>, HistoryError> {
+    pub fn outbox_sent_at(
+        &self,
+        correlation_id: &str,
+    ) -> Result<Option<Option<i64>>, HistoryError> {
         Ok(self
             .conn()
             .query_row(

@@ -18,9 +18,9 @@ pub struct Migration {
 /// Every migration, oldest first.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
-    version: 1,
-    name: "firmware artifacts and downloads",
-    sql: r#"
+        version: 1,
+        name: "firmware artifacts and downloads",
+        sql: r#"
         CREATE TABLE artifacts (
             id            INTEGER PRIMARY KEY,
             name          TEXT NOT NULL,

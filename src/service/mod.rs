@@ -20,9 +20,7 @@ pub use session_lock::SessionLock;
 
 use crate::engine::{DeploymentSpec, DeploymentSummary, Engine, EngineError, Millis, TargetRow};
 use crate::history::{History, HistoryError};
-use crate::link::{
-    BrokerProfile, Link, LinkConfig, LinkError, LinkState, Password, StateWatch,
-};
+use crate::link::{BrokerProfile, Link, LinkConfig, LinkError, LinkState, Password, StateWatch};
 use crate::protocol::{Id, TopicAddress, TopicPrefix};
 use owner::{Owner, Request};
 use writer::{PublishItem, Writer};
@@ -141,8 +139,8 @@ impl Service {
         };
 
         let (committed_tx, committed_rx) = mpsc::unbounded_channel();
-        let writer =
-            Writer::start(history, events_tx.clone(), committed_tx).map_err(ServiceError::Writer)?;
+        let writer = Writer::start(history, events_tx.clone(), committed_tx)
+            .map_err(ServiceError::Writer)?;
         let mut owner = Owner::new(
             engine,
             config.topic_prefix.clone(),
@@ -167,7 +165,10 @@ impl Service {
         })
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, ServiceError>>) -> Request) -> Result<T, ServiceError> {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, ServiceError>>) -> Request,
+    ) -> Result<T, ServiceError> {
         let (tx, rx) = oneshot::channel();
         self.requests
             .send(make(tx))

@@ -382,7 +382,10 @@ impl Owner {
             }
         }
         self.staged_rows += transitions.len();
-        self.staged.batch.transitions.extend(transitions.iter().cloned());
+        self.staged
+            .batch
+            .transitions
+            .extend(transitions.iter().cloned());
         self.transitions.extend(transitions);
     }
 

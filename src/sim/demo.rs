@@ -49,6 +49,8 @@ pub struct DemoOptions {
     pub stores: usize,
     pub controllers_per_store: usize,
     pub fail_rate: f64,
+    /// Share of updates with a reboot mid-flash (3 to 10 s of silence).
+    pub reboot_rate: f64,
     pub flash_time: DurationRange,
     /// Where the fleet CSV and the sample firmware go.
     pub dir: PathBuf,
@@ -58,12 +60,14 @@ pub struct DemoOptions {
 }
 
 impl DemoOptions {
-    /// 4 stores of 6 controllers, 10% failures, 3 to 15 s of flashing.
+    /// 4 stores of 6 controllers, 10% failures, 5% reboots (a reboot now and then makes the
+    /// live view more interesting), 3 to 15 s of flashing.
     pub fn new(dir: PathBuf) -> Self {
         Self {
             stores: 4,
             controllers_per_store: 6,
             fail_rate: 0.1,
+            reboot_rate: 0.05,
             flash_time: DurationRange {
                 min: Duration::from_secs(3),
                 max: Duration::from_secs(15),
@@ -133,8 +137,7 @@ impl Demo {
             .map_err(|e| DemoError::Interrupted(e.to_string()))??;
         let config = SimConfig {
             fail_rate: options.fail_rate,
-            // A reboot now and then makes the live view more interesting.
-            reboot_rate: 0.05,
+            reboot_rate: options.reboot_rate,
             reboot_time: DurationRange {
                 min: Duration::from_secs(3),
                 max: Duration::from_secs(10),
@@ -196,7 +199,10 @@ mod tests {
         let before = std::fs::metadata(&path).unwrap().modified().unwrap();
         std::thread::sleep(Duration::from_millis(20));
         write_if_changed(&path, b"abc").unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), before);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            before
+        );
         write_if_changed(&path, b"abcd").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"abcd");
     }

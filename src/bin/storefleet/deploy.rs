@@ -9,8 +9,8 @@ use serde_json::json;
 use storefleet::durations::parse_duration;
 use storefleet::engine::{DeploymentSpec, Firmware, TargetKey, Timeouts};
 use storefleet::firmware::{
-    Deployable, DownloadRecord, FirmwareServer, Library, LibraryError, Preflight, ServerConfig,
-    DEFAULT_BIND,
+    DEFAULT_BIND, Deployable, DownloadRecord, FirmwareServer, Library, LibraryError, Preflight,
+    ServerConfig,
 };
 use storefleet::fleet::read_targets_csv;
 use storefleet::history::DownloadWriter;
@@ -85,7 +85,9 @@ fn collect_targets(args: &DeployArgs) -> Result<Vec<TargetKey>, Failure> {
         targets.extend(more);
     }
     if targets.is_empty() {
-        return Err(Failure::refused("no targets: pass --target STORE/CONTROLLER or --targets-csv FILE"));
+        return Err(Failure::refused(
+            "no targets: pass --target STORE/CONTROLLER or --targets-csv FILE",
+        ));
     }
     Ok(targets)
 }
@@ -214,7 +216,11 @@ pub async fn run(args: DeployArgs, db: &Path, broker: Option<&str>) -> Result<u8
         summary.firmware_version, summary.total
     ));
 
-    let until = if args.wait { Until::Finished } else { Until::Published };
+    let until = if args.wait {
+        Until::Finished
+    } else {
+        Until::Published
+    };
     let ended = follow(&service, &mut events, db, &id, until, None, &reporter).await?;
     service.sync().await?;
     service.shutdown().await;
@@ -251,7 +257,10 @@ mod tests {
     #[test]
     fn targets_are_store_slash_controller() {
         let t = parse_target("s1/c1").unwrap();
-        assert_eq!((t.store_id.as_str(), t.controller_id.as_str()), ("s1", "c1"));
+        assert_eq!(
+            (t.store_id.as_str(), t.controller_id.as_str()),
+            ("s1", "c1")
+        );
         for bad in ["s1", "s1/c/1", "/c1", "s1/", "s+/c", "s/c#"] {
             let err = parse_target(bad).err().unwrap();
             assert_eq!(err.code, crate::failure::REFUSED, "{bad}");
@@ -260,7 +269,13 @@ mod tests {
 
     #[test]
     fn external_urls_get_the_file_name_unless_they_have_it() {
-        assert_eq!(external_url("http://h/fw/", "a b.bin"), "http://h/fw/a%20b.bin");
-        assert_eq!(external_url("http://h/fw/a.bin", "a.bin"), "http://h/fw/a.bin");
+        assert_eq!(
+            external_url("http://h/fw/", "a b.bin"),
+            "http://h/fw/a%20b.bin"
+        );
+        assert_eq!(
+            external_url("http://h/fw/a.bin", "a.bin"),
+            "http://h/fw/a.bin"
+        );
     }
 }

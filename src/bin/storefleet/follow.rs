@@ -94,7 +94,11 @@ pub async fn follow(
     loop {
         match events.try_recv() {
             Ok(ServiceEvent::Transitions(batch)) => {
-                let ours: Vec<_> = batch.iter().filter(|t| &t.deployment_id == id).cloned().collect();
+                let ours: Vec<_> = batch
+                    .iter()
+                    .filter(|t| &t.deployment_id == id)
+                    .cloned()
+                    .collect();
                 reporter.transitions(&ours);
             }
             Ok(_) | Err(TryRecvError::Lagged(_)) => {}

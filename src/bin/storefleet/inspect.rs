@@ -46,11 +46,22 @@ pub fn deployments(db: &Path, json_out: bool) -> Result<u8, Failure> {
             writeln!(out, "{line}")?;
         }
     } else if rows.is_empty() {
-        writeln!(out, "No deployments yet. Start one with `storefleet deploy`.")?;
+        writeln!(
+            out,
+            "No deployments yet. Start one with `storefleet deploy`."
+        )?;
     } else {
-        writeln!(out, "{:<36}  {:<12}  {:<24}  {:>7}  {:>9}  {:>6}  state", "deployment", "firmware", "created", "targets", "completed", "failed")?;
+        writeln!(
+            out,
+            "{:<36}  {:<12}  {:<24}  {:>7}  {:>9}  {:>6}  state",
+            "deployment", "firmware", "created", "targets", "completed", "failed"
+        )?;
         for r in &rows {
-            let state = if r.finished_at.is_some() { "finished" } else { "running" };
+            let state = if r.finished_at.is_some() {
+                "finished"
+            } else {
+                "running"
+            };
             writeln!(
                 out,
                 "{:<36}  {:<12}  {:<24}  {:>7}  {:>9}  {:>6}  {state}",
@@ -74,8 +85,15 @@ pub fn export(db: &Path, id: &str, format: ExportFormat) -> Result<u8, Failure> 
         ExportFormat::Csv => {
             let mut csv = csv::Writer::from_writer(stdout);
             let io = |e: csv::Error| Failure::error(e.to_string());
-            csv.write_record(["store_id", "controller_id", "status", "attempt", "updated_at", "errors"])
-                .map_err(io)?;
+            csv.write_record([
+                "store_id",
+                "controller_id",
+                "status",
+                "attempt",
+                "updated_at",
+                "errors",
+            ])
+            .map_err(io)?;
             for t in &targets {
                 csv.write_record([
                     t.store_id.as_str(),

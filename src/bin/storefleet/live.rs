@@ -59,7 +59,14 @@ async fn start(db: &Path, broker: Option<&str>) -> Result<Service, Failure> {
 }
 
 /// Prints the final status line and maps how following ended to an exit code.
-async fn finish(service: Service, db: &Path, id: &Id, reporter: &Reporter, ended: Ended, success: impl Fn(&storefleet::engine::StatusCounts, u64) -> bool) -> Result<u8, Failure> {
+async fn finish(
+    service: Service,
+    db: &Path,
+    id: &Id,
+    reporter: &Reporter,
+    ended: Ended,
+    success: impl Fn(&storefleet::engine::StatusCounts, u64) -> bool,
+) -> Result<u8, Failure> {
     service.sync().await?;
     service.shutdown().await;
     let history = History::open(db)?;
@@ -81,14 +88,31 @@ pub async fn cancel(args: CancelArgs, db: &Path, broker: Option<&str>) -> Result
     let service = start(db, broker).await?;
     let mut events = service.subscribe();
     let summary = service.cancel(id.clone()).await?;
-    reporter.line(&json!({"event": "cancel", "deployment_id": id.as_str(), "counts": summary.counts}));
+    reporter
+        .line(&json!({"event": "cancel", "deployment_id": id.as_str(), "counts": summary.counts}));
     reporter.human(&format!(
         "cancel sent to {} targets of {id}; {} cancelled at once",
         summary.counts.cancel_requested, summary.counts.cancelled
     ));
-    let until = if args.wait { Until::CancelsAnswered } else { Until::Published };
-    let ended = follow(&service, &mut events, db, &id, until, Some(args.timeout), &reporter).await?;
-    finish(service, db, &id, &reporter, ended, |c, _| c.cancel_requested == 0).await
+    let until = if args.wait {
+        Until::CancelsAnswered
+    } else {
+        Until::Published
+    };
+    let ended = follow(
+        &service,
+        &mut events,
+        db,
+        &id,
+        until,
+        Some(args.timeout),
+        &reporter,
+    )
+    .await?;
+    finish(service, db, &id, &reporter, ended, |c, _| {
+        c.cancel_requested == 0
+    })
+    .await
 }
 
 pub async fn retry(args: RetryArgs, db: &Path, broker: Option<&str>) -> Result<u8, Failure> {
@@ -97,12 +121,23 @@ pub async fn retry(args: RetryArgs, db: &Path, broker: Option<&str>) -> Result<u
     let service = start(db, broker).await?;
     let mut events = service.subscribe();
     let summary = service.retry(id.clone()).await?;
-    reporter.line(&json!({"event": "retry", "deployment_id": id.as_str(), "counts": summary.counts}));
-    reporter.human(&format!("retrying {} targets of {id}", summary.counts.queued));
-    let until = if args.wait { Until::Finished } else { Until::Published };
+    reporter
+        .line(&json!({"event": "retry", "deployment_id": id.as_str(), "counts": summary.counts}));
+    reporter.human(&format!(
+        "retrying {} targets of {id}",
+        summary.counts.queued
+    ));
+    let until = if args.wait {
+        Until::Finished
+    } else {
+        Until::Published
+    };
     let ended = follow(&service, &mut events, db, &id, until, None, &reporter).await?;
     let wait = args.wait;
-    finish(service, db, &id, &reporter, ended, move |c, total| !wait || c.completed as u64 == total).await
+    finish(service, db, &id, &reporter, ended, move |c, total| {
+        !wait || c.completed as u64 == total
+    })
+    .await
 }
 
 pub async fn watch(args: WatchArgs, db: &Path, broker: Option<&str>) -> Result<u8, Failure> {

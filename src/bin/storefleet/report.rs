@@ -60,7 +60,10 @@ pub fn status_json(row: &DeploymentRow, targets: &[TargetStatusRow]) -> Value {
 }
 
 /// Reads a deployment's status from the history; refused when the id is unknown.
-pub fn load_status(history: &History, id: &str) -> Result<(DeploymentRow, Vec<TargetStatusRow>), Failure> {
+pub fn load_status(
+    history: &History,
+    id: &str,
+) -> Result<(DeploymentRow, Vec<TargetStatusRow>), Failure> {
     let row = history
         .deployment(id)?
         .ok_or_else(|| Failure::refused(format!("no deployment {id} in the history")))?;
