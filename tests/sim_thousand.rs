@@ -116,16 +116,8 @@ async fn thousand_controllers_complete_through_the_embedded_broker() {
 }
 
 /// The scale the issue asks for: 10,000 controllers in one process (about 10 s in a debug
-/// build on 2 cores; run with `--ignored`).
+/// build on 2 cores).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "slow: the 10,000-controller scale check"]
 async fn ten_thousand_controllers_complete_through_the_embedded_broker() {
     fleet_completes(TestBroker::embedded(), "embedded-10k", 100, 100).await;
-}
-
-/// The same scale through mosquitto (run with `--ignored`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "slow: the 10,000-controller scale check"]
-async fn ten_thousand_controllers_complete_through_mosquitto() {
-    fleet_completes(TestBroker::mosquitto(), "mosquitto-10k", 100, 100).await;
 }

@@ -14,7 +14,8 @@
 //!   running update's outcome, another deployment gets `update_firmware_failed` ("busy").
 //! - Offline: commands that arrive are lost (the controller is not connected); replies it
 //!   produces meanwhile are held and sent when it is back, as a real MQTT client's queue
-//!   would. A reboot is offline time inside flashing; the outcome follows the reboot.
+//!   would. Offline is about the MQTT link only: a download already running goes on.
+//!   A reboot is offline time inside flashing; the outcome follows the reboot.
 //! - Silent: never answers, and never changes its firmware.
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -85,6 +86,12 @@ impl State {
     fn current_job(&mut self, id: u64) -> Option<&mut Job> {
         self.job.as_mut().filter(|j| j.id == id)
     }
+
+    /// Offline for at least `duration` from now (an earlier, longer absence stands).
+    fn stay_offline_for(&mut self, duration: Duration) {
+        let back = Instant::now() + duration;
+        self.offline_until = Some(self.offline_until.map_or(back, |t| t.max(back)));
+    }
 }
 
 impl Controller {
@@ -125,9 +132,7 @@ impl Controller {
     }
 
     pub fn go_offline(&self, duration: Duration) {
-        let mut st = self.lock();
-        let until = Instant::now() + duration;
-        st.offline_until = Some(st.offline_until.map_or(until, |t| t.max(until)));
+        self.lock().stay_offline_for(duration);
     }
 
     /// Goes quiet for `down_for` in the middle of job `job_id`; false if the job is gone.
@@ -137,8 +142,7 @@ impl Controller {
             return false;
         };
         job.phase = Phase::Rebooting;
-        let back = Instant::now() + down_for;
-        st.offline_until = Some(st.offline_until.map_or(back, |t| t.max(back)));
+        st.stay_offline_for(down_for);
         true
     }
 

@@ -291,9 +291,10 @@ impl Running {
             }
             if Instant::now() > deadline {
                 panic!(
-                    "timed out waiting for {what}: stdout {}\nstderr {}",
+                    "timed out waiting for {what}: stdout {}\nstderr {}{}",
                     tail(&self.stdout(), 3000),
-                    self.stderr()
+                    self.stderr(),
+                    stacks(self.pid())
                 );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -381,6 +382,26 @@ impl Drop for Running {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// With `STOREFLEET_E2E_STACKS` set: every thread's stack of a stuck process (gdb).
+fn stacks(pid: u32) -> String {
+    if std::env::var_os("STOREFLEET_E2E_STACKS").is_none() {
+        return String::new();
+    }
+    let out = Command::new("gdb")
+        .args([
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-ex",
+            "thread apply all bt 30",
+        ])
+        .output();
+    match out {
+        Ok(out) => format!("\n--- stacks ---\n{}", String::from_utf8_lossy(&out.stdout)),
+        Err(e) => format!("\n(no stacks: {e})"),
     }
 }
 
@@ -1310,13 +1331,29 @@ pub fn reply_body(
     )
 }
 
-/// The mosquitto log lines that show a client connecting, for the given client id prefix.
-pub fn connections_in_log(log: &str, client_prefix: &str) -> usize {
+/// How often a Storefleet process (client id `storefleet-…`, not the simulator's
+/// `storefleet-sim-…`) connected, from mosquitto's log.
+pub fn cli_connections(log: &str) -> usize {
     log.lines()
         .filter(|l| {
-            l.contains("New client connected") && l.contains(&format!(" as {client_prefix}"))
+            l.contains("New client connected")
+                && l.contains(" as storefleet-")
+                && !l.contains(" as storefleet-sim-")
         })
         .count()
+}
+
+/// Waits until mosquitto's log shows one more Storefleet connection than `before`, then a
+/// little longer (subscriptions, the Ctrl-C handler). `log` reads the broker's log.
+pub async fn wait_for_cli_connection(log: impl Fn() -> String, before: usize) {
+    let deadline = Instant::now() + WAIT;
+    while cli_connections(&log()) <= before {
+        if Instant::now() > deadline {
+            panic!("no Storefleet connection in the broker log: {}", log());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
 }
 
 /// Seconds since `start`, for reports.

@@ -13,9 +13,10 @@ use storefleet::sim::{
 /// Simulate N stores with M controllers each, following the firmware-update protocol.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The broker the controllers connect to.
+    /// The broker the controllers connect to. Optional in clap's eyes only so that the
+    /// global `--broker` given before `sim` fills it too; `run` refuses to go without one.
     #[arg(long, env = "STOREFLEET_BROKER", value_name = "mqtt://HOST:PORT")]
-    pub broker: String,
+    pub broker: Option<String>,
     /// Number of stores.
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub stores: u32,
@@ -96,6 +97,12 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn simulate(args: Args) -> ExitCode {
+    let Some(broker) = args.broker.clone() else {
+        return fail(
+            2,
+            "no broker: pass --broker mqtt://HOST:PORT or set STOREFLEET_BROKER",
+        );
+    };
     let seed = args.seed.unwrap_or_else(SimRng::fresh_seed);
     let controllers = generate_fleet(&FleetShape {
         stores: args.stores as usize,
@@ -123,7 +130,7 @@ async fn simulate(args: Args) -> ExitCode {
         prefix: args.topic_prefix,
         ..SimConfig::default()
     };
-    let fleet = match Fleet::start(&args.broker, controllers, config).await {
+    let fleet = match Fleet::start(&broker, controllers, config).await {
         Ok(fleet) => fleet,
         Err(e @ FleetError::BrokerUrl(_)) => return fail(2, &e.to_string()),
         Err(e) => return fail(1, &e.to_string()),
@@ -132,7 +139,7 @@ async fn simulate(args: Args) -> ExitCode {
         "simulating {} controllers in {} stores on {} (seed {seed}); Ctrl-C to stop",
         fleet.stats().controllers,
         fleet.stats().stores,
-        args.broker
+        broker
     );
     if let Some(path) = &args.write_fleet {
         eprintln!("fleet CSV: {}", path.display());
