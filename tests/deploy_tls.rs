@@ -248,62 +248,114 @@ async fn the_service_refuses_a_broker_signed_by_another_ca() {
     service.shutdown().await;
 }
 
-/// The CLI should offer the TLS settings a `BrokerProfile` has (CA file, client certificate
-/// and key), so that `deploy` can reach a broker like this one.
+/// `storefleet deploy` over mutual TLS: `--ca-file`, `--client-cert`, `--client-key`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_offers_tls_options() {
+async fn the_cli_deploys_over_mutual_tls() {
+    let tls = TlsBroker::start();
     let ws = Workspace::new();
-    let mut missing = Vec::new();
-    for args in [&["--help"][..], &["deploy", "--help"][..]] {
-        let out = ws.run(None, args, WAIT).await;
-        assert_eq!(out.code, Some(0), "{}", out.describe());
-        let help = out.stdout.to_lowercase();
-        for needle in ["ca", "cert", "key"] {
-            let found = help
-                .split_whitespace()
-                .any(|w| w.starts_with("--") && w.contains(needle));
-            if !found {
-                missing.push(format!(
-                    "`storefleet {}` has no --…{needle}… option",
-                    args.join(" ")
-                ));
-            }
-        }
-    }
-    assert!(missing.is_empty(), "{}", missing.join("; "));
+    let fleet_list = controllers(4, 5, IdStyle::Readable, 72);
+    let csv = ws.targets_csv("fleet.csv", &fleet_list);
+    let spy = Spy::start(tls.plain_port).await;
+    let _fleet = start_fleet(
+        &tls.plain_url(),
+        &fleet_list,
+        sim_config((100, 300), 0.0, 72),
+    )
+    .await;
+    let fw = ws.firmware("fw.bin", 10_000, 72);
+    let p = |name: &str| tls.path(name).display().to_string();
+    let (ca, cert, key) = (p("ca.pem"), p("client.pem"), p("client.key"));
+    let out = ws
+        .run(
+            Some(&tls.tls_url()),
+            &[
+                "--ca-file",
+                &ca,
+                "--client-cert",
+                &cert,
+                "--client-key",
+                &key,
+                "deploy",
+                "--firmware",
+                fw.arg(),
+                "--version",
+                "8.0.1",
+                "--targets-csv",
+                csv.to_str().unwrap(),
+                "--serve",
+                "127.0.0.1:0",
+                "--wait",
+                "--json",
+                "--ack-timeout",
+                "5s",
+                "--timeout",
+                "20s",
+            ],
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let lines = out.json_lines();
+    let id = lines[0]["deployment_id"].as_str().unwrap().to_owned();
+    assert_eq!(lines.last().unwrap()["counts"]["completed"], 20);
+    assert_eq!(spy.count("update_firmware"), 20);
+    let on_tls_port = format!("on port {}", tls.broker.port());
+    let log = tls.broker.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("New connection from") && l.contains(&on_tls_port)),
+        "the CLI used the TLS listener: {log}"
+    );
+    assert_replies_recorded_once(&spy.messages(), &ws.history(), &id);
 }
 
-/// With a broker whose certificate the CLI cannot verify, `deploy` must not hang: it should
-/// end (exit 1) with a one-line reason naming the TLS failure. Today it retries forever.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_reports_an_unverifiable_broker_instead_of_waiting_forever() {
+/// Without the client certificate the same broker refuses the CLI; and a CA file that did
+/// not sign the broker's certificate is refused too. Either way the CLI must not hang.
+/// Runs `deploy --wait` against the TLS broker with `tls_args`; it must end (exit 1) within
+/// 8 s with a one-line reason naming the TLS failure, not retry forever.
+async fn deploy_must_give_up(tls_args: &[&str], mentions: &str) {
     let tls = TlsBroker::start();
     let ws = Workspace::new();
     let fw = ws.firmware("fw.bin", 1000, 1);
-    let run = ws.spawn(
-        Some(&tls.tls_url()),
-        &[
-            "deploy",
-            "--firmware",
-            fw.arg(),
-            "--version",
-            "1.0.0",
-            "--target",
-            "s1/c1",
-            "--serve",
-            "127.0.0.1:0",
-            "--wait",
-            "--json",
-        ],
-    );
+    let tls_args: Vec<String> = tls_args
+        .iter()
+        .map(|a| a.replace("{dir}", tls.dir.path().to_str().unwrap()))
+        .collect();
+    let mut args: Vec<&str> = tls_args.iter().map(String::as_str).collect();
+    args.extend_from_slice(&[
+        "deploy",
+        "--firmware",
+        fw.arg(),
+        "--version",
+        "1.0.0",
+        "--target",
+        "s1/c1",
+        "--serve",
+        "127.0.0.1:0",
+        "--wait",
+        "--json",
+    ]);
+    let run = ws.spawn(Some(&tls.tls_url()), &args);
     let (ended, out) = run.wait_or_kill(Duration::from_secs(8)).await;
     assert!(
         ended,
-        "`deploy --broker {}` was still running after 8 s; stderr: {}",
+        "`deploy --broker {}` was still retrying after 8 s; its last log line: {}",
         tls.tls_url(),
         out.stderr.lines().last().unwrap_or_default()
     );
     assert_eq!(out.code, Some(1), "{}", out.describe());
     let last = out.stderr.lines().last().unwrap_or_default();
-    assert!(last.contains("TLS"), "{}", out.stderr);
+    assert!(last.contains(mentions), "{}", out.stderr);
+}
+
+/// The broker's certificate is signed by a CA the CLI does not trust (no --ca-file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_gives_up_on_an_unverifiable_broker() {
+    deploy_must_give_up(&[], "UnknownIssuer").await;
+}
+
+/// The broker requires a client certificate and none is given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_gives_up_when_the_broker_requires_a_client_certificate() {
+    deploy_must_give_up(&["--ca-file", "{dir}/ca.pem"], "certificate").await;
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use super::deployment::{Deployment, DeploymentState};
 use super::effects::{CommandRole, Effects, Transition};
 use super::error::EngineError;
-use super::spec::{DeploymentSpec, check_targets};
+use super::spec::DeploymentSpec;
 use super::status::TargetStatus;
 use super::target::Target;
 use super::time::Millis;
@@ -47,8 +47,7 @@ impl Engine {
         if self.by_id.contains_key(&spec.deployment_id) {
             return Err(EngineError::DeploymentExists(spec.deployment_id));
         }
-        spec.timeouts.check()?;
-        check_targets(spec.targets.iter().map(|k| (&k.store_id, &k.controller_id)))?;
+        spec.check()?;
         let targets = spec
             .targets
             .into_iter()

@@ -84,6 +84,15 @@ pub struct DeploymentSpec {
 }
 
 /// Refuses an empty target list and the first repeated target.
+impl DeploymentSpec {
+    /// The checks [`super::Engine::create`] makes, for callers that want to refuse bad input
+    /// before they connect anywhere.
+    pub fn check(&self) -> Result<(), EngineError> {
+        self.timeouts.check()?;
+        check_targets(self.targets.iter().map(|k| (&k.store_id, &k.controller_id)))
+    }
+}
+
 pub(crate) fn check_targets<'a>(
     targets: impl IntoIterator<Item = (&'a Id, &'a Id)>,
 ) -> Result<(), EngineError> {

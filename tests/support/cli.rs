@@ -130,6 +130,11 @@ impl Workspace {
         cmd.env_remove("STOREFLEET_BROKER")
             .env_remove("STOREFLEET_DB")
             .env_remove("RUST_LOG")
+            .env_remove("STOREFLEET_CA_FILE")
+            .env_remove("STOREFLEET_CLIENT_CERT")
+            .env_remove("STOREFLEET_CLIENT_KEY")
+            .env_remove("STOREFLEET_USERNAME")
+            .env_remove("STOREFLEET_PASSWORD")
             .arg("--db")
             .arg(&self.db);
         if let Some(url) = broker {

@@ -143,9 +143,9 @@ fn external_url(base: &str, file_name: &str) -> String {
     }
 }
 
-pub async fn run(args: DeployArgs, db: &Path, broker: Option<&str>) -> Result<u8, Failure> {
+pub async fn run(args: DeployArgs, db: &Path, broker: &crate::broker::BrokerArgs) -> Result<u8, Failure> {
     let targets = collect_targets(&args)?;
-    let broker = crate::broker::settings(broker)?;
+    let broker = broker.settings()?;
     let reporter = Reporter::new(args.json);
     let library = Library::open(db)?;
     let deployable = deployable(&library, &args.firmware, &args.version)?;
@@ -193,6 +193,7 @@ pub async fn run(args: DeployArgs, db: &Path, broker: Option<&str>) -> Result<u8
             completion: args.timeout,
         },
     };
+    spec.check().map_err(|e| Failure::refused(e.to_string()))?;
     let service = Service::start(ServiceConfig {
         history: db.to_path_buf(),
         broker: Some(broker),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use storefleet::engine::StatusCounts;
 use storefleet::history::History;
 use storefleet::protocol::Id;
+use storefleet::link::LinkState;
 use storefleet::service::{Service, ServiceEvent};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
@@ -54,6 +55,12 @@ pub async fn follow(
     let deadline = limit.map(|l| tokio::time::Instant::now() + l);
     let mut poll = tokio::time::interval(Duration::from_millis(200));
     let ended = loop {
+        if let Some(LinkState::Reconnecting { error, .. }) = service.link_state()
+            && error.starts_with("TLS")
+        {
+            // A certificate problem does not heal by waiting: say so instead of hanging.
+            return Err(Failure::error(format!("cannot connect to the broker: {error}")));
+        }
         let summary = service
             .summary(id.clone())
             .await

@@ -48,8 +48,8 @@ fn deployment_id(text: &str) -> Result<Id, Failure> {
     Id::new(text).map_err(|e| Failure::refused(format!("deployment id {text:?}: {e}")))
 }
 
-async fn start(db: &Path, broker: Option<&str>) -> Result<Service, Failure> {
-    let broker = crate::broker::settings(broker)?;
+async fn start(db: &Path, broker: &crate::broker::BrokerArgs) -> Result<Service, Failure> {
+    let broker = broker.settings()?;
     Ok(Service::start(ServiceConfig {
         history: db.to_path_buf(),
         broker: Some(broker),
@@ -82,7 +82,7 @@ async fn finish(
     }
 }
 
-pub async fn cancel(args: CancelArgs, db: &Path, broker: Option<&str>) -> Result<u8, Failure> {
+pub async fn cancel(args: CancelArgs, db: &Path, broker: &crate::broker::BrokerArgs) -> Result<u8, Failure> {
     let id = deployment_id(&args.deployment_id)?;
     let reporter = Reporter::new(args.json);
     let service = start(db, broker).await?;
@@ -115,7 +115,7 @@ pub async fn cancel(args: CancelArgs, db: &Path, broker: Option<&str>) -> Result
     .await
 }
 
-pub async fn retry(args: RetryArgs, db: &Path, broker: Option<&str>) -> Result<u8, Failure> {
+pub async fn retry(args: RetryArgs, db: &Path, broker: &crate::broker::BrokerArgs) -> Result<u8, Failure> {
     let id = deployment_id(&args.deployment_id)?;
     let reporter = Reporter::new(args.json);
     let service = start(db, broker).await?;
@@ -140,7 +140,7 @@ pub async fn retry(args: RetryArgs, db: &Path, broker: Option<&str>) -> Result<u
     .await
 }
 
-pub async fn watch(args: WatchArgs, db: &Path, broker: Option<&str>) -> Result<u8, Failure> {
+pub async fn watch(args: WatchArgs, db: &Path, broker: &crate::broker::BrokerArgs) -> Result<u8, Failure> {
     let reporter = Reporter::new(args.json);
     let service = start(db, broker).await?;
     let mut events = service.subscribe();

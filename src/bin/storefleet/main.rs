@@ -32,9 +32,8 @@ struct Cli {
     #[arg(long, global = true, env = "STOREFLEET_DB", value_name = "PATH")]
     db: Option<PathBuf>,
 
-    /// The MQTT broker the controllers use: mqtt://HOST:PORT or mqtts://HOST:PORT.
-    #[arg(long, global = true, env = "STOREFLEET_BROKER", value_name = "URL")]
-    broker: Option<String>,
+    #[command(flatten)]
+    broker: broker::BrokerArgs,
 
     #[command(subcommand)]
     command: Command,
@@ -85,13 +84,27 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rumqttd=off")),
         )
         .init();
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Sim(args) => return sim::run(args),
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: clap's own output, exit 0.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // Refused input gets one line, not clap's usage block.
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("storefleet: {}", line.trim_start_matches("error: "));
+            return ExitCode::from(failure::REFUSED);
+        }
+    };
+    let result = match cli.command {
+        Command::Sim(args) => return sim::run(args, cli.broker.broker),
         Command::Demo(args) => return demo::run(args),
-        _ => {}
-    }
-    match run(cli) {
+        command => run(command, cli.db, &cli.broker),
+    };
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             eprintln!("storefleet: {}", failure.message);
@@ -107,13 +120,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(Failure::from)
 }
 
-fn run(cli: Cli) -> Result<u8, Failure> {
-    let db = cli.db.or_else(History::default_path).ok_or_else(|| {
+fn run(
+    command: Command,
+    db: Option<PathBuf>,
+    broker: &broker::BrokerArgs,
+) -> Result<u8, Failure> {
+    let db = db.or_else(History::default_path).ok_or_else(|| {
         Failure::refused("this system has no data folder for the history; pass --db PATH")
     })?;
     let db: &Path = &db;
-    let broker = cli.broker.as_deref();
-    match cli.command {
+    match command {
         Command::Deploy(args) => runtime()?.block_on(deploy::run(args, db, broker)),
         Command::Cancel(args) => runtime()?.block_on(live::cancel(args, db, broker)),
         Command::Retry(args) => runtime()?.block_on(live::retry(args, db, broker)),

@@ -13,10 +13,6 @@ use storefleet::sim::{
 /// Simulate N stores with M controllers each, following the firmware-update protocol.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The broker the controllers connect to. Optional in clap's eyes only so that the
-    /// global `--broker` given before `sim` fills it too; `run` refuses to go without one.
-    #[arg(long, env = "STOREFLEET_BROKER", value_name = "mqtt://HOST:PORT")]
-    pub broker: Option<String>,
     /// Number of stores.
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub stores: u32,
@@ -85,7 +81,8 @@ fn parse_prefix(text: &str) -> Result<TopicPrefix, String> {
     TopicPrefix::new(text).map_err(|e| e.to_string())
 }
 
-pub fn run(args: Args) -> ExitCode {
+/// `broker` is the global `--broker` (or `STOREFLEET_BROKER`).
+pub fn run(args: Args, broker: Option<String>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -93,11 +90,11 @@ pub fn run(args: Args) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(1, &format!("cannot start the async runtime: {e}")),
     };
-    runtime.block_on(simulate(args))
+    runtime.block_on(simulate(args, broker))
 }
 
-async fn simulate(args: Args) -> ExitCode {
-    let Some(broker) = args.broker.clone() else {
+async fn simulate(args: Args, broker: Option<String>) -> ExitCode {
+    let Some(broker) = broker else {
         return fail(
             2,
             "no broker: pass --broker mqtt://HOST:PORT or set STOREFLEET_BROKER",
