@@ -44,6 +44,7 @@
 //!   Retry is all or nothing; with nothing to retry it returns no effects. A retry's
 //!   transition (`failed → queued`) carries the new attempt number.
 
+mod adopt;
 mod deployment;
 mod effects;
 mod error;

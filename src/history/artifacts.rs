@@ -125,6 +125,18 @@ impl History {
             .optional()?)
     }
 
+    /// The registered artifact served under `token` by the built-in server, if any.
+    pub fn artifact_by_token(&self, token: &str) -> Result<Option<Artifact>, HistoryError> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM artifacts WHERE token = ?1 AND removed_at IS NULL"),
+                [token],
+                from_row,
+            )
+            .optional()?)
+    }
+
     /// Every registered artifact, oldest first.
     pub fn artifacts(&self) -> Result<Vec<Artifact>, HistoryError> {
         let mut stmt = self.conn().prepare(&format!(

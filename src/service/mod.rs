@@ -76,6 +76,8 @@ pub struct ServiceConfig {
 pub struct Service {
     requests: mpsc::Sender<Request>,
     events: broadcast::Sender<ServiceEvent>,
+    /// Subscribed before the owner started, so nothing it announces at start-up is missed.
+    first_events: Option<broadcast::Receiver<ServiceEvent>>,
     link_state: Option<StateWatch>,
     task: Option<tokio::task::JoinHandle<Writer>>,
     link: Option<Link>,
@@ -113,7 +115,7 @@ impl Service {
             });
         }
 
-        let (events_tx, _) = broadcast::channel(EVENT_ROOM);
+        let (events_tx, first_events) = broadcast::channel(EVENT_ROOM);
         let mut lock = None;
         let (link, link_events, link_state) = match &config.broker {
             Some(broker) => {
@@ -158,6 +160,7 @@ impl Service {
         Ok(Self {
             requests: requests_tx,
             events: events_tx,
+            first_events: Some(first_events),
             link_state,
             task: Some(task),
             link,
@@ -205,9 +208,12 @@ impl Service {
         self.ask(Request::Sync).await
     }
 
-    /// Notices from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<ServiceEvent> {
-        self.events.subscribe()
+    /// Notices: the first call gets every notice since the service started (replies the
+    /// broker kept for us included); later calls get those from now on.
+    pub fn subscribe(&mut self) -> broadcast::Receiver<ServiceEvent> {
+        self.first_events
+            .take()
+            .unwrap_or_else(|| self.events.subscribe())
     }
 
     /// The broker connection's state, when a broker is configured.

@@ -328,6 +328,11 @@ impl Owner {
                         self.rejected += 1;
                         record.reason = Some(reason.to_string());
                     }
+                    InboundOutcome::Observed(observed) if observed.known_deployment => {
+                        // Another Storefleet process cancelled a deployment we also run.
+                        let adopted = self.engine.adopt_cancel(observed, now);
+                        self.stage(adopted);
+                    }
                     InboundOutcome::Applied(_) | InboundOutcome::Observed(_) => {}
                 }
                 self.stage(handled.effects);

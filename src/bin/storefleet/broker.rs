@@ -21,10 +21,22 @@ pub struct BrokerArgs {
     #[arg(long, global = true, env = "STOREFLEET_CA_FILE", value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
     /// mqtts: this client's certificate (PEM), for brokers that require mutual TLS.
-    #[arg(long, global = true, env = "STOREFLEET_CLIENT_CERT", value_name = "PEM", requires = "client_key")]
+    #[arg(
+        long,
+        global = true,
+        env = "STOREFLEET_CLIENT_CERT",
+        value_name = "PEM",
+        requires = "client_key"
+    )]
     pub client_cert: Option<PathBuf>,
     /// mqtts: the private key (PEM) of --client-cert.
-    #[arg(long, global = true, env = "STOREFLEET_CLIENT_KEY", value_name = "PEM", requires = "client_cert")]
+    #[arg(
+        long,
+        global = true,
+        env = "STOREFLEET_CLIENT_KEY",
+        value_name = "PEM",
+        requires = "client_cert"
+    )]
     pub client_key: Option<PathBuf>,
     /// The broker user name; the password is read from STOREFLEET_PASSWORD, never from the
     /// command line (where other users could read it).

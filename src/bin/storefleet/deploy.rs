@@ -143,7 +143,11 @@ fn external_url(base: &str, file_name: &str) -> String {
     }
 }
 
-pub async fn run(args: DeployArgs, db: &Path, broker: &crate::broker::BrokerArgs) -> Result<u8, Failure> {
+pub async fn run(
+    args: DeployArgs,
+    db: &Path,
+    broker: &crate::broker::BrokerArgs,
+) -> Result<u8, Failure> {
     let targets = collect_targets(&args)?;
     let broker = broker.settings()?;
     let reporter = Reporter::new(args.json);
@@ -194,7 +198,7 @@ pub async fn run(args: DeployArgs, db: &Path, broker: &crate::broker::BrokerArgs
         },
     };
     spec.check().map_err(|e| Failure::refused(e.to_string()))?;
-    let service = Service::start(ServiceConfig {
+    let mut service = Service::start(ServiceConfig {
         history: db.to_path_buf(),
         broker: Some(broker),
         topic_prefix: TopicPrefix::default(),

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use storefleet::engine::StatusCounts;
 use storefleet::history::History;
-use storefleet::protocol::Id;
 use storefleet::link::LinkState;
+use storefleet::protocol::Id;
 use storefleet::service::{Service, ServiceEvent};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
@@ -59,7 +59,9 @@ pub async fn follow(
             && error.starts_with("TLS")
         {
             // A certificate problem does not heal by waiting: say so instead of hanging.
-            return Err(Failure::error(format!("cannot connect to the broker: {error}")));
+            return Err(Failure::error(format!(
+                "cannot connect to the broker: {error}"
+            )));
         }
         let summary = service
             .summary(id.clone())
@@ -114,4 +116,29 @@ pub async fn follow(
     }
     reporter.end_progress();
     Ok(ended)
+}
+
+/// Lets the replies the broker kept for this installation arrive before acting on the
+/// history (a cancel must not go to controllers that finished while nobody listened): waits
+/// for the connection, then for a quiet moment with no inbound message, within a bound.
+pub async fn catch_up(
+    service: &Service,
+    events: &mut tokio::sync::broadcast::Receiver<ServiceEvent>,
+) {
+    const QUIET: Duration = Duration::from_millis(500);
+    const LIMIT: Duration = Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while !service.link_state().is_some_and(|s| s.is_connected()) {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Err(_) | Ok(Err(RecvError::Closed)) => return,
+            Ok(_) => {}
+        }
+    }
+    loop {
+        match tokio::time::timeout(QUIET, events.recv()).await {
+            Err(_) | Ok(Err(RecvError::Closed)) => return,
+            Ok(_) if tokio::time::Instant::now() >= deadline => return,
+            Ok(_) => {}
+        }
+    }
 }

@@ -11,7 +11,7 @@ use storefleet::service::{Service, ServiceConfig, ServiceEvent};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::failure::{Failure, INCOMPLETE};
-use crate::follow::{Ended, Until, follow};
+use crate::follow::{Ended, Until, catch_up, follow};
 use crate::report::{Reporter, load_status, status_json, transition_json};
 
 #[derive(clap::Args)]
@@ -82,11 +82,16 @@ async fn finish(
     }
 }
 
-pub async fn cancel(args: CancelArgs, db: &Path, broker: &crate::broker::BrokerArgs) -> Result<u8, Failure> {
+pub async fn cancel(
+    args: CancelArgs,
+    db: &Path,
+    broker: &crate::broker::BrokerArgs,
+) -> Result<u8, Failure> {
     let id = deployment_id(&args.deployment_id)?;
     let reporter = Reporter::new(args.json);
-    let service = start(db, broker).await?;
+    let mut service = start(db, broker).await?;
     let mut events = service.subscribe();
+    catch_up(&service, &mut events).await;
     let summary = service.cancel(id.clone()).await?;
     reporter
         .line(&json!({"event": "cancel", "deployment_id": id.as_str(), "counts": summary.counts}));
@@ -115,11 +120,19 @@ pub async fn cancel(args: CancelArgs, db: &Path, broker: &crate::broker::BrokerA
     .await
 }
 
-pub async fn retry(args: RetryArgs, db: &Path, broker: &crate::broker::BrokerArgs) -> Result<u8, Failure> {
+pub async fn retry(
+    args: RetryArgs,
+    db: &Path,
+    broker: &crate::broker::BrokerArgs,
+) -> Result<u8, Failure> {
     let id = deployment_id(&args.deployment_id)?;
     let reporter = Reporter::new(args.json);
-    let service = start(db, broker).await?;
+    let (row, _) = load_status(&History::open(db)?, id.as_str())?;
+    // New attempts download the recorded URL: it must answer while they run.
+    let _served = crate::reserve::ensure_served(db, &row.file_url).await?;
+    let mut service = start(db, broker).await?;
     let mut events = service.subscribe();
+    catch_up(&service, &mut events).await;
     let summary = service.retry(id.clone()).await?;
     reporter
         .line(&json!({"event": "retry", "deployment_id": id.as_str(), "counts": summary.counts}));
@@ -140,9 +153,13 @@ pub async fn retry(args: RetryArgs, db: &Path, broker: &crate::broker::BrokerArg
     .await
 }
 
-pub async fn watch(args: WatchArgs, db: &Path, broker: &crate::broker::BrokerArgs) -> Result<u8, Failure> {
+pub async fn watch(
+    args: WatchArgs,
+    db: &Path,
+    broker: &crate::broker::BrokerArgs,
+) -> Result<u8, Failure> {
     let reporter = Reporter::new(args.json);
-    let service = start(db, broker).await?;
+    let mut service = start(db, broker).await?;
     let mut events = service.subscribe();
     loop {
         tokio::select! {

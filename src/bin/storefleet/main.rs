@@ -14,6 +14,7 @@ mod follow;
 mod inspect;
 mod live;
 mod report;
+mod reserve;
 mod sim;
 
 use std::path::{Path, PathBuf};
@@ -79,6 +80,7 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rumqttd=off")),
@@ -94,7 +96,12 @@ fn main() -> ExitCode {
         Err(e) => {
             // Refused input gets one line, not clap's usage block.
             let text = e.to_string();
-            let line = text.lines().next().unwrap_or("invalid arguments");
+            let line = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:"))
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ");
             eprintln!("storefleet: {}", line.trim_start_matches("error: "));
             return ExitCode::from(failure::REFUSED);
         }
@@ -120,11 +127,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(Failure::from)
 }
 
-fn run(
-    command: Command,
-    db: Option<PathBuf>,
-    broker: &broker::BrokerArgs,
-) -> Result<u8, Failure> {
+fn run(command: Command, db: Option<PathBuf>, broker: &broker::BrokerArgs) -> Result<u8, Failure> {
     let db = db.or_else(History::default_path).ok_or_else(|| {
         Failure::refused("this system has no data folder for the history; pass --db PATH")
     })?;

@@ -244,3 +244,66 @@ fn cancel_then_all_cancel_acks_finish_the_deployment() {
         Some(3)
     );
 }
+
+/// A cancel command from another Storefleet process running the same deployment.
+fn foreign_cancel(run: &Run, i: usize, correlation: &str) -> crate::protocol::Inbound {
+    let update = &run.updates[i];
+    message(
+        &update.store_id,
+        &update.controller_id,
+        &id(correlation),
+        crate::protocol::Event::CancelUpdateFirmware {
+            deployment_id: run.deployment_id.clone(),
+        },
+    )
+}
+
+#[test]
+fn another_process_cancel_is_adopted_and_its_ack_cancels_here_too() {
+    let mut run = Run::acknowledged(2);
+    let handled = run.inbound(&foreign_cancel(&run, 0, "foreign-1"), at(3_000));
+    let InboundOutcome::Observed(observed) = handled.outcome else {
+        panic!("expected observed, got {:?}", handled.outcome);
+    };
+    assert!(observed.known_deployment);
+    let fx = run.engine.adopt_cancel(&observed, at(3_000));
+    assert_eq!(moves(&fx), vec![(Acknowledged, CancelRequested)]);
+    assert!(fx.commands.is_empty(), "adopting sends nothing");
+    assert_eq!(run.status(1), Acknowledged, "only the named target");
+
+    // The controller's cancel ack, answering the other process's command, now applies here.
+    let ack = message(
+        &run.updates[0].store_id,
+        &run.updates[0].controller_id,
+        &id("foreign-1"),
+        crate::protocol::Event::CancelUpdateFirmwareAck {
+            deployment_id: run.deployment_id.clone(),
+        },
+    );
+    let handled = run.inbound(&ack, at(3_100));
+    assert!(
+        matches!(handled.outcome, InboundOutcome::Applied(_)),
+        "{:?}",
+        handled.outcome
+    );
+    assert_eq!(run.status(0), Cancelled);
+    // Cancel requested and cancelled targets never time out.
+    run.tick(at(10_000_000));
+    assert_eq!(run.status(0), Cancelled);
+}
+
+#[test]
+fn a_foreign_cancel_changes_nothing_for_finished_or_already_cancelling_targets() {
+    let mut run = Run::acknowledged(2);
+    let done = completed(&run.updates[0].clone());
+    run.inbound(&done, at(2_000));
+    run.cancel(at(2_100));
+    for i in 0..2 {
+        let handled = run.inbound(&foreign_cancel(&run, i, &format!("foreign-{i}")), at(3_000));
+        let InboundOutcome::Observed(observed) = handled.outcome else {
+            panic!("expected observed");
+        };
+        assert!(run.engine.adopt_cancel(&observed, at(3_000)).is_empty());
+    }
+    assert_eq!(run.statuses(), vec![Completed, CancelRequested]);
+}
