@@ -6,7 +6,7 @@
 //! simulated downloads and holds the rest, so those controllers stay in their cancellable
 //! download phase for as long as the test needs.
 
-#[path = "support/cli.rs"]
+#[path = "support/cli/mod.rs"]
 mod cli;
 #[path = "support/mosquitto.rs"]
 mod mosquitto;

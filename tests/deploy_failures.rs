@@ -1,7 +1,7 @@
 //! Failures: the error lists controllers send are what `status`, the JSON stream, the history
 //! and `export` show, byte for byte; a silent controller times out; exit 3. Then `retry`.
 
-#[path = "support/cli.rs"]
+#[path = "support/cli/mod.rs"]
 mod cli;
 #[path = "support/mosquitto.rs"]
 mod mosquitto;

@@ -2,7 +2,7 @@
 //! the CLI contract (JSON Lines, exit 0, `status`, `deployments`, `export`), every message on
 //! the wire checked against the spec and DESIGN.md section 1, and the history complete.
 
-#[path = "support/cli.rs"]
+#[path = "support/cli/mod.rs"]
 mod cli;
 #[path = "support/mosquitto.rs"]
 mod mosquitto;

@@ -3,7 +3,7 @@
 //! completes normally, the CLI keeps its one connection, and every rejected message is in the
 //! history with its reason.
 
-#[path = "support/cli.rs"]
+#[path = "support/cli/mod.rs"]
 mod cli;
 #[path = "support/mosquitto.rs"]
 mod mosquitto;

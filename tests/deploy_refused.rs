@@ -1,7 +1,7 @@
 //! Refused input (DESIGN.md section 6): exit 2, exactly one line on stderr, and nothing
 //! published (a spy on both topic families hears nothing; no deployment in the history).
 
-#[path = "support/cli.rs"]
+#[path = "support/cli/mod.rs"]
 mod cli;
 #[path = "support/mosquitto.rs"]
 mod mosquitto;

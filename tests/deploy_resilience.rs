@@ -2,7 +2,7 @@
 //! keep coming with nobody listening; or commands still sit in the outbox). A new process
 //! resumes: nothing lost, nothing counted twice.
 
-#[path = "support/cli.rs"]
+#[path = "support/cli/mod.rs"]
 mod cli;
 #[path = "support/mosquitto.rs"]
 mod mosquitto;

@@ -1,7 +1,7 @@
 //! Issue 4's "done when": `storefleet deploy --wait` to 1,000 controllers completes with
 //! everything recorded.
 
-#[path = "support/cli.rs"]
+#[path = "support/cli/mod.rs"]
 mod cli;
 #[path = "support/mosquitto.rs"]
 mod mosquitto;

@@ -6,7 +6,7 @@
 //! `storefleet::service::Service` with a `BrokerProfile` carrying `TlsFiles`. The CLI tests
 //! here check what it does with such a broker.
 
-#[path = "support/cli.rs"]
+#[path = "support/cli/mod.rs"]
 mod cli;
 #[path = "support/mosquitto.rs"]
 mod mosquitto;
