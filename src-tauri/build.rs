@@ -3,7 +3,7 @@ fn main() {
     // grants exactly the commands the window uses and nothing else.
     tauri_build::try_build(
         tauri_build::Attributes::new()
-            .app_manifest(tauri_build::AppManifest::new().commands(&["app_info"])),
+            .app_manifest(tauri_build::AppManifest::new().commands(&["app_info", "demo_info"])),
     )
     .expect("failed to run tauri-build");
 }

@@ -9,7 +9,7 @@ mod tests {
 
     use ts_rs::{Config, TS};
 
-    use crate::{AppInfo, BoundaryError, ErrorCode};
+    use crate::{AppInfo, BoundaryError, DemoInfo, ErrorCode};
 
     fn bindings_dir() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui/src/bindings")
@@ -28,7 +28,7 @@ mod tests {
                 ));
             )*};
         }
-        export!(AppInfo, BoundaryError, ErrorCode);
+        export!(AppInfo, BoundaryError, DemoInfo, ErrorCode);
         out
     }
 

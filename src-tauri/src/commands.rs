@@ -3,6 +3,7 @@
 use serde::Serialize;
 use ts_rs::TS;
 
+use crate::demo::DemoInfo;
 use crate::error::BoundaryError;
 
 /// What the first screen shows about the running core.
@@ -24,6 +25,24 @@ impl AppInfo {
 #[tauri::command]
 pub fn app_info() -> Result<AppInfo, BoundaryError> {
     Ok(AppInfo::current())
+}
+
+/// The demo's broker, fleet and firmware, once it runs (waits while it starts).
+#[tauri::command]
+pub async fn demo_info(
+    demo: tauri::State<'_, crate::demo::DemoWatch>,
+) -> Result<DemoInfo, BoundaryError> {
+    let mut watch = demo.inner().clone();
+    let state = watch
+        .wait_for(Option::is_some)
+        .await
+        .map_err(|_| BoundaryError::new(crate::ErrorCode::Internal, "demo mode stopped"))?;
+    state.clone().unwrap_or_else(|| {
+        Err(BoundaryError::new(
+            crate::ErrorCode::Internal,
+            "demo mode stopped",
+        ))
+    })
 }
 
 #[cfg(test)]

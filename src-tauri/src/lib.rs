@@ -5,9 +5,11 @@
 
 mod bindings;
 mod commands;
+mod demo;
 mod error;
 
 pub use commands::AppInfo;
+pub use demo::DemoInfo;
 pub use error::{BoundaryError, ErrorCode};
 
 /// Starts the window and blocks until it closes.
@@ -19,8 +21,20 @@ pub fn run() {
         )
         .init();
 
+    // The history the CLI shares: STOREFLEET_DB, or the platform data folder.
+    let history = std::env::var_os("STOREFLEET_DB")
+        .map(std::path::PathBuf::from)
+        .or_else(storefleet::history::History::default_path);
     tauri::Builder::default()
-        .invoke_handler(tauri::generate_handler![commands::app_info])
+        .setup(move |app| {
+            use tauri::Manager;
+            app.manage(demo::start(history.clone()));
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::demo_info
+        ])
         .run(tauri::generate_context!())
         .expect("the Storefleet window failed to start");
 }

@@ -3,7 +3,8 @@
 // version reaches the screen.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Session, startTauriDriver } from "./webdriver.mjs";
@@ -22,6 +23,9 @@ let driver;
 let session;
 
 before(async () => {
+  // The app (started by tauri-driver, which passes its environment on) keeps its history
+  // here instead of the user's data folder.
+  process.env.STOREFLEET_DB ??= join(mkdtempSync(join(tmpdir(), "storefleet-e2e-")), "history.sqlite");
   assert.ok(process.env.DISPLAY, "DISPLAY is not set: run under Xvfb (scripts/test.sh does)");
   assert.ok(existsSync(app), `desktop binary not found at ${app}: build it first`);
   driver = await startTauriDriver();
@@ -40,8 +44,12 @@ test("the window shows the product name and the core's version", async () => {
   assert.equal(await session.text('[data-testid="product-name"]'), "Storefleet");
   assert.equal(await session.title(), "Storefleet");
 
+  // Demo mode, the embedded default: broker and simulated fleet start with the app.
+  const demo = await session.waitForText('[data-testid="demo-status"]', (t) => t.includes("simulated controllers"), 30_000);
+  assert.match(demo, /^24 simulated controllers in 4 stores on the built-in broker mqtt:\/\/127\.0\.0\.1:\d+/);
+
   mkdirSync(shots, { recursive: true });
-  const png = session.screenshot();
+  const png = await session.screenshot();
   assert.equal(png.subarray(1, 4).toString(), "PNG", "screenshot is a PNG");
   writeFileSync(join(shots, "first-screen.png"), png);
 });

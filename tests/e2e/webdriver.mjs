@@ -107,8 +107,15 @@ export class Session {
    * A PNG of the X display, as a Buffer. WebKitWebDriver's own screenshot comes back blank
    * under Xvfb (no GPU compositing), so this reads the display itself (imagemagick).
    */
-  screenshot() {
-    return execFileSync("import", ["-window", "root", "png:-"], { maxBuffer: 64 << 20 });
+  async screenshot() {
+    // The DOM can be ready before WebKit has painted it (on a busy machine): retry until
+    // the capture shows more than the bare window background.
+    for (let i = 0; ; i++) {
+      const png = execFileSync("import", ["-window", "root", "png:-"], { maxBuffer: 64 << 20 });
+      const colours = Number(execFileSync("identify", ["-format", "%k", "png:-"], { input: png }).toString());
+      if (colours > 16 || i >= 20) return png;
+      await sleep(250);
+    }
   }
 
   async close() {

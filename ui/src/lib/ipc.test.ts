@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
-import { appInfo, IpcError, toIpcError } from "./ipc";
+import { appInfo, demoInfo, IpcError, toIpcError } from "./ipc";
 
 beforeAll(() => {
   // The mocks install themselves on `window`; vitest runs in plain Node.
@@ -42,5 +42,23 @@ describe("appInfo", () => {
       throw { code: "invalid_input", message: "bad" };
     });
     await expect(appInfo()).rejects.toMatchObject({ code: "invalid_input", message: "bad" });
+  });
+});
+
+describe("demoInfo", () => {
+  it("calls the demo_info command", async () => {
+    const info = {
+      broker_url: "mqtt://127.0.0.1:41883",
+      stores: 4,
+      controllers: 24,
+      firmware_version: "2.4.1",
+      firmware_path: "/tmp/demo/fw.bin",
+      fleet_csv: "/tmp/demo/fleet.csv",
+    };
+    mockIPC((cmd) => {
+      if (cmd === "demo_info") return info;
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    await expect(demoInfo()).resolves.toEqual(info);
   });
 });

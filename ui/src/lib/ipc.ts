@@ -2,10 +2,11 @@
 // `@tauri-apps/api` directly, so every call is typed and every error has the same shape.
 import { invoke } from "@tauri-apps/api/core";
 import type { AppInfo } from "../bindings/AppInfo";
+import type { DemoInfo } from "../bindings/DemoInfo";
 import type { BoundaryError } from "../bindings/BoundaryError";
 import type { ErrorCode } from "../bindings/ErrorCode";
 
-export type { AppInfo, BoundaryError, ErrorCode };
+export type { AppInfo, BoundaryError, DemoInfo, ErrorCode };
 
 // A record, not a list: the type check fails here when Rust adds or renames a code.
 const ERROR_CODES: Record<ErrorCode, true> = { invalid_input: true, not_found: true, internal: true };
@@ -48,4 +49,9 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
 /** The product name and the core's version. */
 export function appInfo(): Promise<AppInfo> {
   return call<AppInfo>("app_info");
+}
+
+/** The demo's embedded broker, simulated fleet and sample firmware; waits while it starts. */
+export function demoInfo(): Promise<DemoInfo> {
+  return call<DemoInfo>("demo_info");
 }

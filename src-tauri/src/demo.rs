@@ -1,0 +1,85 @@
+//! Demo mode, the app's embedded default: an in-process broker, a simulated fleet with
+//! retail-looking names, and a sample firmware file in the library, so the app demonstrates
+//! on a laptop with nothing else installed.
+
+use std::path::Path;
+
+use serde::Serialize;
+use storefleet::firmware::{Library, LibraryError};
+use storefleet::sim::{Demo, DemoOptions};
+use tokio::sync::watch;
+use ts_rs::TS;
+
+use crate::error::{BoundaryError, ErrorCode};
+
+/// What the window shows about the running demo.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct DemoInfo {
+    pub broker_url: String,
+    pub stores: u32,
+    pub controllers: u32,
+    pub firmware_version: String,
+    pub firmware_path: String,
+    pub fleet_csv: String,
+}
+
+/// The demo's state as the window sees it: starting, running, or failed.
+pub type DemoWatch = watch::Receiver<Option<Result<DemoInfo, BoundaryError>>>;
+
+/// Starts the demo in the background. The task owns broker and fleet for the life of the
+/// app: rumqttd cannot be stopped, and the fleet answers until the process exits.
+pub fn start(history: Option<std::path::PathBuf>) -> DemoWatch {
+    let (tx, rx) = watch::channel(None);
+    tauri::async_runtime::spawn(async move {
+        let options = DemoOptions::new(DemoOptions::default_dir());
+        let demo = match Demo::start(&options).await {
+            Ok(demo) => demo,
+            Err(e) => {
+                tracing::error!(error = %e, "demo mode could not start");
+                let _ = tx.send(Some(Err(BoundaryError::new(
+                    ErrorCode::Internal,
+                    e.to_string(),
+                ))));
+                return;
+            }
+        };
+        if let Some(history) = &history
+            && let Err(e) = register_firmware(history, &demo)
+        {
+            tracing::warn!(error = %e, "the demo firmware is not in the library");
+        }
+        let info = DemoInfo {
+            broker_url: demo.broker.url(),
+            stores: options.stores as u32,
+            controllers: demo.fleet.controllers().len() as u32,
+            firmware_version: demo.firmware.version.clone(),
+            firmware_path: demo.firmware.path.display().to_string(),
+            fleet_csv: demo.fleet_csv.display().to_string(),
+        };
+        tracing::info!(broker = %info.broker_url, controllers = info.controllers, "demo mode running");
+        let _ = tx.send(Some(Ok(info)));
+        // Keep broker and fleet alive as long as the app runs.
+        std::future::pending::<()>().await;
+        drop(demo);
+    });
+    rx
+}
+
+/// Puts the sample firmware in the library once (a restart finds it there, unchanged).
+fn register_firmware(history: &Path, demo: &Demo) -> Result<(), LibraryError> {
+    let library = Library::open(history)?;
+    if library
+        .history()
+        .artifact_by_path(&demo.firmware.path)?
+        .is_some()
+    {
+        return Ok(());
+    }
+    library.add(
+        &demo.firmware.path,
+        &demo.firmware.version,
+        Some("Demo controller firmware"),
+        &mut |_| {},
+    )?;
+    Ok(())
+}
