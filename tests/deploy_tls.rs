@@ -1,15 +1,16 @@
 //! `mqtts://` against mosquitto with a test CA and a client certificate (mutual TLS), all
 //! generated here with rcgen.
 //!
-//! The CLI has no TLS options (`--broker mqtts://` trusts the OS store only, with no client
-//! certificate), so the deployment over mutual TLS goes through the core
-//! `storefleet::service::Service` with a `BrokerProfile` carrying `TlsFiles`. The CLI tests
-//! here check what it does with such a broker.
+//! A deployment over mutual TLS runs both through the core `storefleet::service::Service`
+//! (a `BrokerProfile` carrying `TlsFiles`) and through the CLI (`--ca-file`, `--client-cert`,
+//! `--client-key`); the CLI must also give up, with one line, on a broker it cannot trust.
 
 #[path = "support/cli/mod.rs"]
 mod cli;
 #[path = "support/mosquitto.rs"]
 mod mosquitto;
+#[path = "support/test_pki.rs"]
+mod test_pki;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -17,46 +18,12 @@ use std::time::{Duration, Instant};
 
 use cli::*;
 use mosquitto::Mosquitto;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use storefleet::engine::{DeploymentSpec, Firmware, TargetKey, Timeouts};
 use storefleet::link::{BrokerProfile, ClientCertFiles, DEFAULT_INFLIGHT, LinkState, TlsFiles};
 use storefleet::protocol::{Id, Md5Hex, TopicPrefix};
 use storefleet::service::{BrokerSettings, Service, ServiceConfig};
 use storefleet::sim::IdStyle;
-
-struct Ca {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-fn ca(name: &str) -> Ca {
-    let mut params = CertificateParams::new(Vec::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let key = KeyPair::generate().unwrap();
-    let pem = params.self_signed(&key).unwrap().pem();
-    Ca {
-        pem,
-        issuer: Issuer::new(params, key),
-    }
-}
-
-fn leaf(ca: &Ca, names: &[&str], usage: ExtendedKeyUsagePurpose) -> (String, String) {
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let mut params = CertificateParams::new(names.clone()).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, &names[0]);
-    params.extended_key_usages = vec![usage];
-    params.use_authority_key_identifier_extension = true;
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca.issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
+use test_pki::{ExtendedKeyUsagePurpose, ca, leaf};
 
 /// A CA, a server certificate for localhost, a client certificate, another CA; and a
 /// mosquitto with a mutual-TLS listener plus a plain loopback listener for the simulated

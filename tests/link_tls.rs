@@ -4,48 +4,15 @@
 mod link_harness;
 #[path = "support/mosquitto.rs"]
 mod mosquitto;
+#[path = "support/test_pki.rs"]
+mod test_pki;
 
 use std::path::PathBuf;
 
 use link_harness::{Recorder, client_id, config, topic};
 use mosquitto::Mosquitto;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use storefleet::link::{ClientCertFiles, LinkConfig, LinkState, TlsFiles};
-
-struct Ca {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-fn ca(name: &str) -> Ca {
-    let mut params = CertificateParams::new(Vec::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let key = KeyPair::generate().unwrap();
-    let pem = params.self_signed(&key).unwrap().pem();
-    Ca {
-        pem,
-        issuer: Issuer::new(params, key),
-    }
-}
-
-/// A certificate and its PKCS#8 key, signed by `ca`.
-fn leaf(ca: &Ca, names: &[&str], usage: ExtendedKeyUsagePurpose) -> (String, String) {
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let mut params = CertificateParams::new(names.clone()).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, &names[0]);
-    params.extended_key_usages = vec![usage];
-    params.use_authority_key_identifier_extension = true;
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca.issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
+use test_pki::{ExtendedKeyUsagePurpose, ca, leaf};
 
 struct Pki {
     dir: tempfile::TempDir,
