@@ -377,3 +377,42 @@ async fn sigkill_with_commands_in_the_outbox_then_a_new_process_sends_them() {
     let by_key: BTreeMap<_, _> = targets_by_key(&ws.status(&id).await);
     assert!(by_key.values().all(|t| t["attempt"] == 1));
 }
+
+/// DESIGN.md section 2: the controller's report is the truth, even after a timeout, and even
+/// when it arrives after the deployment finished and its process left. The completions wait
+/// in the broker for the installation's persistent session; the next process loads the
+/// finished deployment from the history and applies them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_after_the_deploy_process_left_replaces_its_timeout() {
+    let broker = Mosquitto::start();
+    let ws = Workspace::new();
+    let fleet_list = controllers(2, 3, IdStyle::Readable, 61);
+    let fw = ws.firmware("fw.bin", 4_000, 61);
+    let csv = ws.targets_csv("fleet.csv", &fleet_list);
+    // Flashing outlasts the completion timeout: every target times out first.
+    let _fleet = start_fleet(
+        &broker.url(),
+        &fleet_list,
+        sim_config((2500, 3000), 0.0, 61),
+    )
+    .await;
+    let out = ws
+        .run(
+            Some(&broker.url()),
+            &deploy_args(&fw, csv.to_str().unwrap(), "1s"),
+            WAIT,
+        )
+        .await;
+    assert_eq!(out.code, Some(3), "{}", out.describe());
+    let id = out.json_lines()[0]["deployment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let status = ws.status(&id).await;
+    assert_eq!(status["counts"]["timed_out"], 6, "{}", status["counts"]);
+
+    watch_until_finished(&ws, &broker, &id, 6).await;
+    let status = ws.status(&id).await;
+    assert_eq!(status["counts"]["completed"], 6, "{}", status["counts"]);
+    assert_eq!(status["counts"]["timed_out"], 0, "{}", status["counts"]);
+}

@@ -13,7 +13,7 @@ use super::writer::{Committed, Flush, PublishItem, Writer};
 use super::{ServiceError, now_millis};
 use crate::engine::{
     DeploymentSpec, DeploymentSummary, Effects, Engine, InboundOutcome, Millis, OutboundCommand,
-    TargetRow, Transition,
+    RejectReason, TargetRow, Transition,
 };
 use crate::history::{History, MessageDirection, MessageRecord, OutboxEntry, TargetWrite};
 use crate::link::{InboundMessage, LinkEvent, PublishError, Publisher};
@@ -206,6 +206,19 @@ impl Owner {
         }
     }
 
+    /// Loads a deployment of ours that is not in the engine (it finished before this process
+    /// started); false when the history has no such local deployment.
+    fn load_finished(&mut self, id: &Id) -> bool {
+        match self.ensure_loaded(id) {
+            Ok(()) => true,
+            Err(ServiceError::UnknownDeployment(_)) => false,
+            Err(e) => {
+                tracing::warn!(deployment = %id, error = %e, "cannot load a finished deployment");
+                false
+            }
+        }
+    }
+
     /// Brings a finished deployment back from the history, for cancel and retry.
     fn ensure_loaded(&mut self, id: &Id) -> Result<(), ServiceError> {
         if self.engine.deployment(id).is_some() {
@@ -311,7 +324,16 @@ impl Owner {
                 record.store_id = Some(env.store_id.to_string());
                 record.controller_id = Some(env.controller_id.to_string());
                 record.correlation_id = Some(env.correlation_id.to_string());
-                let handled = self.engine.on_inbound(&inbound, now);
+                let mut handled = self.engine.on_inbound(&inbound, now);
+                if matches!(
+                    handled.outcome,
+                    InboundOutcome::Rejected(RejectReason::UnknownDeployment)
+                ) && self.load_finished(env.event.deployment_id())
+                {
+                    // A late report for a deployment that finished before a restart: the
+                    // controller's word still counts (it may replace a timeout).
+                    handled = self.engine.on_inbound(&inbound, now);
+                }
                 record.outcome = handled.outcome.code().to_owned();
                 match &handled.outcome {
                     InboundOutcome::OwnEcho { .. } => {
