@@ -257,6 +257,18 @@ impl History {
         Ok(rows)
     }
 
+    /// How many of a deployment's commands wait in the outbox (not confirmed, not withdrawn).
+    pub fn pending_count(&self, deployment_id: &str) -> Result<usize, HistoryError> {
+        let n: i64 = self
+            .conn()
+            .prepare_cached(
+                "SELECT COUNT(*) FROM outbox
+             WHERE deployment_id = ?1 AND sent_at IS NULL AND withdrawn = 0",
+            )?
+            .query_row(params![deployment_id], |r| r.get(0))?;
+        Ok(n.max(0) as usize)
+    }
+
     /// Recorded messages, oldest first: all of them, or one deployment's.
     pub fn messages(
         &self,

@@ -80,7 +80,7 @@ pub(super) const SQL: &str = r#"
         sent_at        INTEGER,
         withdrawn      INTEGER NOT NULL DEFAULT 0
     );
-    CREATE INDEX outbox_pending ON outbox(id) WHERE sent_at IS NULL AND withdrawn = 0;
+    CREATE INDEX outbox_pending ON outbox(deployment_id, id) WHERE sent_at IS NULL AND withdrawn = 0;
 
     CREATE TABLE settings (
         key   TEXT PRIMARY KEY,

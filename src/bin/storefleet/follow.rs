@@ -69,11 +69,7 @@ pub async fn follow(
             .map_err(|e| Failure::error(e.to_string()))?
             .ok_or_else(|| Failure::error(format!("deployment {id} is not loaded")))?;
         reporter.progress(&summary.counts, summary.total);
-        let pending = reader
-            .pending_commands()?
-            .iter()
-            .filter(|c| c.deployment_id == id.as_str())
-            .count();
+        let pending = reader.pending_count(id.as_str())?;
         if satisfied(until, &summary.counts, summary.total, pending) {
             break Ended::Done;
         }
