@@ -17,7 +17,8 @@ pub fn run() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STOREFLEET_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                // rumqttd (the demo's broker) logs every client disconnect as an error.
+                .unwrap_or_else(|_| "info,rumqttd=off".into()),
         )
         .init();
 

@@ -82,7 +82,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
+            tracing_subscriber::EnvFilter::try_from_env("STOREFLEET_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rumqttd=off")),
         )
         .init();

@@ -88,6 +88,7 @@ impl Workspace {
         cmd.env_remove("STOREFLEET_BROKER")
             .env_remove("STOREFLEET_DB")
             .env_remove("RUST_LOG")
+            .env_remove("STOREFLEET_LOG")
             .env_remove("STOREFLEET_CA_FILE")
             .env_remove("STOREFLEET_CLIENT_CERT")
             .env_remove("STOREFLEET_CLIENT_KEY")
