@@ -174,8 +174,9 @@ pub fn parse_url(url: &str) -> Result<Url, PreflightRefusal> {
     Ok(parsed)
 }
 
-/// The most specific cause of a client error, in one line.
-fn describe(e: &reqwest::Error) -> String {
+/// The most specific cause of a client error, in one line (the simulator's downloads use it
+/// too).
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "timed out".to_owned();
     }

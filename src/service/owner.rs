@@ -190,19 +190,7 @@ impl Owner {
             Request::Targets(id, reply) => {
                 let _ = reply.send(Ok(self.engine.target_rows(&id)));
             }
-            Request::Sync(reply) => {
-                let (done_tx, done_rx) = oneshot::channel();
-                self.staged.done.push(done_tx);
-                self.flush();
-                tokio::spawn(async move {
-                    let result = match done_rx.await {
-                        Ok(Ok(())) => Ok(()),
-                        Ok(Err(e)) => Err(ServiceError::HistoryWrite(e)),
-                        Err(_) => Err(ServiceError::Stopped),
-                    };
-                    let _ = reply.send(result);
-                });
-            }
+            Request::Sync(reply) => self.reply_after_commit(reply, Some(())),
         }
     }
 

@@ -75,7 +75,7 @@ impl Downloader {
                 reason: "downloader closed".to_owned(),
             })?;
         let transport = |e: reqwest::Error| DownloadError::Transport {
-            reason: describe(&e),
+            reason: crate::firmware::preflight::describe(&e),
         };
         let mut response = self.client.get(url).send().await.map_err(transport)?;
         if !response.status().is_success() {
@@ -112,16 +112,4 @@ impl Downloader {
         }
         Ok(read)
     }
-}
-
-/// The innermost cause of a client error, in one line.
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        return "timed out".to_owned();
-    }
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
