@@ -9,6 +9,7 @@ mod deployment_writes;
 mod deployments_schema;
 mod downloads;
 pub mod migrations;
+mod rollout_schema;
 mod settings;
 
 use std::path::{Path, PathBuf};
