@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use storefleet::durations::parse_duration;
-use storefleet::engine::{DeploymentSpec, Firmware, TargetKey, Timeouts};
+use storefleet::engine::{DeploymentSpec, Firmware, TargetKey, Timeouts, plan_waves};
 use storefleet::firmware::{
     DEFAULT_BIND, Deployable, DownloadRecord, FirmwareServer, Library, LibraryError, Preflight,
     ServerConfig,
@@ -17,8 +17,9 @@ use storefleet::history::DownloadWriter;
 use storefleet::protocol::{Id, Md5Hex, TopicPrefix};
 use storefleet::service::{Service, ServiceConfig};
 
-use crate::failure::{Failure, INCOMPLETE};
+use crate::failure::{Failure, INCOMPLETE, PAUSED};
 use crate::follow::{Ended, Until, follow};
+use crate::policy_args::PolicyArgs;
 use crate::report::{Reporter, load_status, status_json};
 
 #[derive(clap::Args)]
@@ -53,7 +54,10 @@ pub struct DeployArgs {
     /// Time a controller has to report completion or failure, counted from sending.
     #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DUR")]
     timeout: Duration,
-    /// Wait until every target has finished; exit 0 only if all completed.
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Wait until every target has finished (exit 0 only if all completed) or the
+    /// deployment pauses (exit 4).
     #[arg(long)]
     wait: bool,
     /// Print JSON Lines on stdout: the deployment, each target change, then a summary.
@@ -149,6 +153,7 @@ pub async fn run(
     broker: &crate::broker::BrokerArgs,
 ) -> Result<u8, Failure> {
     let targets = collect_targets(&args)?;
+    let policy = args.policy.policy()?;
     let broker = broker.settings()?;
     let reporter = Reporter::new(args.json);
     let library = Library::open(db)?;
@@ -196,7 +201,7 @@ pub async fn run(
             ack: args.ack_timeout,
             completion: args.timeout,
         },
-        policy: Default::default(),
+        policy,
     };
     spec.check().map_err(|e| Failure::refused(e.to_string()))?;
     let mut service = Service::start(ServiceConfig {
@@ -208,6 +213,7 @@ pub async fn run(
     let mut events = service.subscribe();
     let summary = service.deploy(spec).await?;
     let id = summary.deployment_id.clone();
+    let waves = plan_waves(summary.total, &summary.policy);
     reporter.line(&json!({
         "event": "deployment",
         "deployment_id": id.as_str(),
@@ -216,11 +222,16 @@ pub async fn run(
         "file_size": summary.file_size,
         "checksum": summary.checksum,
         "targets": summary.total,
+        "policy": summary.policy,
+        "waves": waves,
     }));
     reporter.human(&format!(
         "deployment {id}: firmware {} to {} targets from {file_url}",
         summary.firmware_version, summary.total
     ));
+    if waves.len() > 1 {
+        reporter.human(&format!("waves (canary first): {}", plan_text(&waves)));
+    }
 
     let until = if args.wait {
         Until::Finished
@@ -249,11 +260,27 @@ pub async fn run(
         Ended::Interrupted => Err(Failure::error(format!(
             "interrupted; the deployment goes on: storefleet status {id}"
         ))),
+        Ended::Paused => {
+            reporter.human(&format!(
+                "paused: {}; continue with: storefleet resume {id} --wait",
+                row.paused_reason.as_deref().unwrap_or("by the operator")
+            ));
+            Ok(PAUSED)
+        }
         Ended::TimedOut => Ok(INCOMPLETE),
         Ended::Done if !args.wait => Ok(0),
         Ended::Done if c.completed as u64 == row.target_count => Ok(0),
         Ended::Done => Ok(INCOMPLETE),
     }
+}
+
+/// Wave sizes as `2, 3, 3, 2`.
+pub fn plan_text(waves: &[u32]) -> String {
+    waves
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

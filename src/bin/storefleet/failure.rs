@@ -9,6 +9,8 @@ pub const REFUSED: u8 = 2;
 pub const ERROR: u8 = 1;
 /// The deployment finished (or the wait ended) with a target not completed.
 pub const INCOMPLETE: u8 = 3;
+/// The wait ended because the deployment paused (its rollout policy, or the operator).
+pub const PAUSED: u8 = 4;
 
 #[derive(Debug)]
 pub struct Failure {

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use storefleet::engine::StatusCounts;
+use storefleet::engine::{DeploymentState, StatusCounts};
 use storefleet::history::History;
 use storefleet::link::LinkState;
 use storefleet::protocol::Id;
@@ -17,7 +17,7 @@ use crate::report::Reporter;
 /// When a following command may stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Until {
-    /// Every target terminal.
+    /// Every target terminal, or the deployment paused.
     Finished,
     /// No cancel left unanswered.
     CancelsAnswered,
@@ -29,6 +29,8 @@ pub enum Until {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
     Done,
+    /// Waiting for the end, the deployment paused instead.
+    Paused,
     TimedOut,
     Interrupted,
 }
@@ -72,6 +74,13 @@ pub async fn follow(
         let pending = reader.pending_count(id.as_str())?;
         if satisfied(until, &summary.counts, summary.total, pending) {
             break Ended::Done;
+        }
+        if until == Until::Finished && summary.state == DeploymentState::Paused {
+            // Commands made just before the pause still leave: wait for the broker to
+            // take them, so a later process does not find them pending.
+            if pending == 0 {
+                break Ended::Paused;
+            }
         }
         let timeout = async {
             match deadline {

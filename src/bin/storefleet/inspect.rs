@@ -40,6 +40,7 @@ pub fn deployments(db: &Path, json_out: bool) -> Result<u8, Failure> {
                 "created_at": timestamp(r.created_at),
                 "targets": r.target_count,
                 "finished": r.finished_at.is_some(),
+                "state": r.state,
                 "origin": r.origin,
                 "counts": counts_json(&r.counts),
             });
@@ -57,11 +58,7 @@ pub fn deployments(db: &Path, json_out: bool) -> Result<u8, Failure> {
             "deployment", "firmware", "created", "targets", "completed", "failed"
         )?;
         for r in &rows {
-            let state = if r.finished_at.is_some() {
-                "finished"
-            } else {
-                "running"
-            };
+            let state = r.state.as_str();
             writeln!(
                 out,
                 "{:<36}  {:<12}  {:<24}  {:>7}  {:>9}  {:>6}  {state}",

@@ -10,7 +10,7 @@ use storefleet::protocol::{Id, TopicPrefix};
 use storefleet::service::{Service, ServiceConfig, ServiceEvent};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::failure::{Failure, INCOMPLETE};
+use crate::failure::{Failure, INCOMPLETE, PAUSED};
 use crate::follow::{Ended, Until, catch_up, follow};
 use crate::report::{Reporter, load_status, status_json, transition_json};
 
@@ -31,6 +31,24 @@ pub struct CancelArgs {
 pub struct RetryArgs {
     deployment_id: String,
     /// Wait until every retried target has finished; exit 0 only if all completed.
+    #[arg(long)]
+    wait: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct PauseArgs {
+    deployment_id: String,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ResumeArgs {
+    deployment_id: String,
+    /// Wait until every target has finished (exit 0 only if all completed) or the
+    /// deployment pauses again (exit 4).
     #[arg(long)]
     wait: bool,
     #[arg(long)]
@@ -76,6 +94,13 @@ async fn finish(
     reporter.line(&summary);
     match ended {
         Ended::Interrupted => Err(Failure::error("interrupted")),
+        Ended::Paused => {
+            reporter.human(&format!(
+                "paused: {}; continue with: storefleet resume {id} --wait",
+                row.paused_reason.as_deref().unwrap_or("by the operator")
+            ));
+            Ok(PAUSED)
+        }
         Ended::TimedOut => Ok(INCOMPLETE),
         Ended::Done if success(&row.counts, row.target_count) => Ok(0),
         Ended::Done => Ok(INCOMPLETE),
@@ -139,6 +164,76 @@ pub async fn retry(
     reporter.human(&format!(
         "retrying {} targets of {id}",
         summary.counts.queued
+    ));
+    let until = if args.wait {
+        Until::Finished
+    } else {
+        Until::Published
+    };
+    let ended = follow(&service, &mut events, db, &id, until, None, &reporter).await?;
+    let wait = args.wait;
+    finish(service, db, &id, &reporter, ended, move |c, total| {
+        !wait || c.completed as u64 == total
+    })
+    .await
+}
+
+/// Pauses a deployment in the history: nothing new is sent for it until `resume`. Needs
+/// no broker. A process driving the deployment right now (a `deploy --wait`, the desktop app)
+/// keeps its own view of it; pause there, or stop it first.
+pub async fn pause(args: PauseArgs, db: &Path) -> Result<u8, Failure> {
+    let id = deployment_id(&args.deployment_id)?;
+    let reporter = Reporter::new(args.json);
+    let service = Service::start(ServiceConfig {
+        history: db.to_path_buf(),
+        broker: None,
+        topic_prefix: TopicPrefix::default(),
+    })
+    .await?;
+    let result = service.pause(id.clone()).await;
+    service.shutdown().await;
+    let summary = result?;
+    reporter.line(&json!({
+        "event": "pause",
+        "deployment_id": id.as_str(),
+        "state": summary.state,
+        "paused_reason": summary.paused_reason,
+        "counts": summary.counts,
+    }));
+    reporter.human(&format!(
+        "{id} paused; {} targets already sent go on; continue with: storefleet resume {id}",
+        summary.counts.sent + summary.counts.acknowledged
+    ));
+    Ok(0)
+}
+
+/// Lifts a pause (starting the next wave when the last one has finished) and drives the
+/// deployment: serves its firmware again if the built-in server is gone, sends what the
+/// policy allows and, with `--wait`, follows it to its end or its next pause.
+pub async fn resume(
+    args: ResumeArgs,
+    db: &Path,
+    broker: &crate::broker::BrokerArgs,
+) -> Result<u8, Failure> {
+    let id = deployment_id(&args.deployment_id)?;
+    let reporter = Reporter::new(args.json);
+    let (row, _) = load_status(&History::open(db)?, id.as_str())?;
+    let _served = crate::reserve::ensure_served(db, &row.file_url).await?;
+    let mut service = start(db, broker).await?;
+    let mut events = service.subscribe();
+    catch_up(&service, &mut events).await;
+    let summary = service.resume(id.clone()).await?;
+    reporter.line(&json!({
+        "event": "resume",
+        "deployment_id": id.as_str(),
+        "state": summary.state,
+        "current_wave": summary.current_wave,
+        "counts": summary.counts,
+    }));
+    reporter.human(&format!(
+        "{id} resumed: wave {} of {}",
+        summary.current_wave.unwrap_or(0),
+        summary.waves.len().saturating_sub(1)
     ));
     let until = if args.wait {
         Until::Finished

@@ -1,7 +1,8 @@
 //! The `storefleet` command line: a thin adapter over the core.
 //!
 //! Exit codes (DESIGN.md section 6): 0 every target completed, or the command succeeded;
-//! 3 the deployment finished with a target not completed; 2 refused input (bad option,
+//! 3 the deployment finished with a target not completed; 4 the wait ended because the
+//! deployment paused (rollout policy or operator); 2 refused input (bad option,
 //! missing or changed file, unknown id, a URL that does not serve the firmware), with a
 //! one-line reason on stderr and nothing published; 1 any other error.
 
@@ -13,6 +14,7 @@ mod firmware;
 mod follow;
 mod inspect;
 mod live;
+mod policy_args;
 mod report;
 mod reserve;
 mod sim;
@@ -48,6 +50,10 @@ enum Command {
     Cancel(live::CancelArgs),
     /// Send failed and timed-out targets a new attempt.
     Retry(live::RetryArgs),
+    /// Pause a deployment: nothing new is sent until `resume` (no broker needed).
+    Pause(live::PauseArgs),
+    /// Resume a paused deployment (and start its next wave) and drive it.
+    Resume(live::ResumeArgs),
     /// Print one deployment's status as JSON (reads the history only; no broker needed).
     Status {
         deployment_id: String,
@@ -136,6 +142,8 @@ fn run(command: Command, db: Option<PathBuf>, broker: &broker::BrokerArgs) -> Re
         Command::Deploy(args) => runtime()?.block_on(deploy::run(args, db, broker)),
         Command::Cancel(args) => runtime()?.block_on(live::cancel(args, db, broker)),
         Command::Retry(args) => runtime()?.block_on(live::retry(args, db, broker)),
+        Command::Pause(args) => runtime()?.block_on(live::pause(args, db)),
+        Command::Resume(args) => runtime()?.block_on(live::resume(args, db, broker)),
         Command::Watch(args) => runtime()?.block_on(live::watch(args, db, broker)),
         Command::Status { deployment_id, .. } => inspect::status(db, &deployment_id),
         Command::Deployments { json } => inspect::deployments(db, json),

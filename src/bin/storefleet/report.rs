@@ -30,6 +30,7 @@ pub fn transition_json(t: &Transition) -> Value {
         "status": t.to.as_str(),
         "errors": t.errors,
         "at": timestamp(t.at),
+        "wave": t.wave,
     })
 }
 
@@ -41,6 +42,7 @@ pub fn target_json(t: &TargetStatusRow) -> Value {
         "attempt": t.attempt,
         "errors": t.errors,
         "updated_at": timestamp(t.updated_at),
+        "wave": t.wave,
     })
 }
 
@@ -54,6 +56,10 @@ pub fn status_json(row: &DeploymentRow, targets: &[TargetStatusRow]) -> Value {
         "file_url": row.file_url,
         "created_at": timestamp(row.created_at),
         "finished": row.finished_at.is_some(),
+        "state": row.state,
+        "paused_reason": row.paused_reason,
+        "policy": row.policy,
+        "waves": storefleet::engine::plan_waves(row.target_count as usize, &row.policy),
         "counts": counts_json(&row.counts),
         "targets": targets.iter().map(target_json).collect::<Vec<_>>(),
     })
