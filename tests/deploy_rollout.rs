@@ -360,3 +360,52 @@ async fn pause_by_hand_holds_the_rest_until_resume() {
         .expect("pause recorded");
     assert_eq!(events.get(paused_at + 1), Some(&RolloutEventKind::Resumed));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_from_another_process_stops_a_running_deploy_with_exit_4() {
+    let broker = Mosquitto::start();
+    let ws = Workspace::new();
+    let fleet_list = controllers(2, 5, IdStyle::Readable, 66);
+    let fw = ws.firmware("fw-4.0.0.bin", 16 * 1024, 8);
+    let csv = ws.targets_csv("targets.csv", &fleet_list);
+    let spy = Spy::start(broker.port()).await;
+    let _fleet = start_fleet(&broker.url(), &fleet_list, sim_config((300, 400), 0.0, 66)).await;
+
+    let mut running = ws.spawn(
+        Some(&broker.url()),
+        &deploy(&fw, csv.to_str().unwrap(), &["--max-in-flight", "1"], true),
+    );
+    let id = running.deployment_id().await;
+    spy.wait_until("the second command", WAIT, |seen| {
+        seen.iter()
+            .filter(|m| m.event_type().as_deref() == Some("update_firmware"))
+            .count()
+            >= 2
+    })
+    .await;
+    let paused = ws.run(None, &["pause", &id], LIMIT).await;
+    assert_eq!(paused.code, Some(0), "{}", paused.describe());
+    let at_pause = updated_targets(&spy).len();
+    let out = running.wait(LIMIT).await;
+    assert_eq!(
+        out.code,
+        Some(4),
+        "the running deploy saw the pause; {}",
+        out.describe()
+    );
+    // The deploy process looks at the history every second: with one controller at a time
+    // taking 300 to 400 ms, at most three more commands go out before it sees the pause,
+    // and none after it exited.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let sent = updated_targets(&spy).len();
+    assert!(sent <= at_pause + 3, "{sent} sent, {at_pause} at the pause");
+    assert!(sent < 10);
+    let status = ws.status(&id).await;
+    assert_eq!(status["state"], "paused", "{status}");
+
+    let resumed = ws
+        .run(Some(&broker.url()), &["resume", &id, "--wait"], LIMIT)
+        .await;
+    assert_eq!(resumed.code, Some(0), "{}", resumed.describe());
+    assert_eq!(updated_targets(&spy).len(), 10);
+}

@@ -193,6 +193,7 @@ impl Engine {
             d.waiting.clear();
             d.state.control.cancelled = true;
             d.state.control.paused_reason = None;
+            d.state.control.revision += 1;
         }
         Ok(fx)
     }

@@ -20,7 +20,7 @@ use super::effects::{CommandRole, Effects};
 use super::error::EngineError;
 use super::machine::Engine;
 use super::policy::{WaveVerdict, failure_pause, may_send, wave_verdict};
-use super::rollout::{DeploymentState, RolloutEvent, RolloutEventKind};
+use super::rollout::{DeploymentState, RolloutControl, RolloutEvent, RolloutEventKind};
 use super::status::TargetStatus;
 use super::time::Millis;
 use crate::protocol::Id;
@@ -65,6 +65,7 @@ impl Engine {
             DeploymentState::Running => {}
             DeploymentState::Paused => {
                 d.state.control.paused_reason = None;
+                d.state.control.revision += 1;
                 rearm_failures(d);
                 fx.rollout.push(RolloutEvent {
                     deployment_id: d.state.deployment_id.clone(),
@@ -86,6 +87,34 @@ impl Engine {
                 });
             }
         }
+        self.release(slot, now, &mut fx);
+        Ok(fx)
+    }
+
+    /// Takes over a newer control that another process saved for this deployment (a pause
+    /// or resume made there): its pause, started waves and failure baseline. A cancel is not
+    /// taken from here; the cancel commands on the broker carry it (`adopt_cancel`). Older or
+    /// equal revisions change nothing. Returns what the policy releases afterwards.
+    pub fn adopt_control(
+        &mut self,
+        deployment_id: &Id,
+        control: &RolloutControl,
+        now: Millis,
+    ) -> Result<Effects, EngineError> {
+        let slot = self.slot_of(deployment_id)?;
+        let mut fx = Effects::default();
+        let Some(d) = self.deployment_at_mut(slot) else {
+            return Ok(fx);
+        };
+        let mine = &mut d.state.control;
+        if control.revision <= mine.revision {
+            return Ok(fx);
+        }
+        mine.revision = control.revision;
+        mine.paused_reason.clone_from(&control.paused_reason);
+        mine.waves_started = mine.waves_started.max(control.waves_started);
+        mine.failures_base = control.failures_base;
+        mine.finished_base = control.finished_base;
         self.release(slot, now, &mut fx);
         Ok(fx)
     }
@@ -198,6 +227,7 @@ impl Engine {
         };
         let wave = d.state.control.waves_started;
         d.state.control.waves_started += 1;
+        d.state.control.revision += 1;
         fx.rollout.push(RolloutEvent {
             deployment_id: d.state.deployment_id.clone(),
             at: now,
@@ -210,6 +240,7 @@ impl Engine {
             return;
         };
         d.state.control.paused_reason = Some(reason.clone());
+        d.state.control.revision += 1;
         fx.rollout.push(RolloutEvent {
             deployment_id: d.state.deployment_id.clone(),
             at: now,
@@ -221,6 +252,7 @@ impl Engine {
 /// The failure threshold counts from the deployment's present failures.
 pub(crate) fn rearm_failures(d: &mut super::deployment::Deployment) {
     let c = d.counts;
+    d.state.control.revision += 1;
     d.state.control.failures_base = u32::try_from(c.failed + c.timed_out).unwrap_or(u32::MAX);
     d.state.control.finished_base =
         u32::try_from(c.completed + c.failed + c.timed_out).unwrap_or(u32::MAX);

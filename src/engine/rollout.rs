@@ -205,6 +205,10 @@ pub struct RolloutControl {
     /// Finished (completed, failed, timed out) targets at that moment.
     #[serde(default)]
     pub finished_base: u32,
+    /// Counts every change, so a process holding the deployment can tell that another one
+    /// (a `storefleet pause` beside the desktop app) changed it in the history since.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 /// What happened to a deployment's rollout, for the history (alongside its transitions).

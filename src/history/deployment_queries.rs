@@ -299,18 +299,23 @@ impl History {
             created_at: h.created_at,
             targets,
             policy: h.policy,
-            control: self.rollout_control(&h.deployment_id)?,
+            control: self.rollout_control(&h.deployment_id)?.unwrap_or_default(),
         })
     }
 
-    fn rollout_control(&self, deployment_id: &str) -> Result<RolloutControl, HistoryError> {
+    /// A deployment's saved rollout control: `None` when the deployment is unknown or was
+    /// saved before rollout policies.
+    pub fn rollout_control(
+        &self,
+        deployment_id: &str,
+    ) -> Result<Option<RolloutControl>, HistoryError> {
         let text: Option<String> = self
             .conn()
             .prepare_cached("SELECT control FROM deployments WHERE id = ?1")?
             .query_row(params![deployment_id], |r| r.get(0))
             .optional()?
             .flatten();
-        text.map_or(Ok(RolloutControl::default()), |t| decode_json(&t))
+        text.map(|t| decode_json(&t)).transpose()
     }
 
     /// A deployment's rollout history, oldest first: its plan, wave starts, pauses, resumes.

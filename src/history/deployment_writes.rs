@@ -260,10 +260,15 @@ impl History {
                     json(&e.kind)?,
                 ])?;
             }
-            let mut set_control =
-                tx.prepare_cached("UPDATE deployments SET control = ?2 WHERE id = ?1")?;
+            // A newer revision saved by another process (its pause or resume) is kept: this
+            // process takes it over on its next look instead of writing over it.
+            let mut set_control = tx.prepare_cached(
+                "UPDATE deployments SET control = ?2 WHERE id = ?1
+                 AND COALESCE(json_extract(control, '$.revision'), 0) <= ?3",
+            )?;
             for (deployment_id, control) in &batch.controls {
-                set_control.execute(params![deployment_id, json(control)?])?;
+                let revision = i64::try_from(control.revision).unwrap_or(i64::MAX);
+                set_control.execute(params![deployment_id, json(control)?, revision])?;
             }
         }
         tx.commit()?;

@@ -23,6 +23,9 @@ use crate::protocol::{Id, TopicPrefix, decode, encode_command};
 const FLUSH_EVERY: Duration = Duration::from_millis(20);
 /// Staged rows that trigger a commit at once.
 const FLUSH_AT: usize = 2_000;
+/// How often the rollout controls in the history are compared with the engine's, to take
+/// over a pause or resume made by another process.
+const CONTROLS_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) type Reply<T> = oneshot::Sender<Result<T, ServiceError>>;
 
@@ -105,6 +108,8 @@ impl Owner {
     ) -> Writer {
         let mut flush_timer = tokio::time::interval(FLUSH_EVERY);
         flush_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut controls_timer = tokio::time::interval(CONTROLS_EVERY);
+        controls_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.pump();
         loop {
             let deadline = self.engine.next_deadline();
@@ -127,6 +132,7 @@ impl Owner {
                     self.stage(fx);
                 }
                 _ = flush_timer.tick() => self.flush(),
+                _ = controls_timer.tick() => self.adopt_controls(),
             }
             if self.staged_rows >= FLUSH_AT {
                 self.flush();
@@ -222,6 +228,33 @@ impl Owner {
             }
             Err(e) => {
                 let _ = reply.send(Err(ServiceError::Engine(e)));
+            }
+        }
+    }
+
+    /// Takes over pauses and resumes that another process saved in the history for a
+    /// deployment this engine also runs.
+    fn adopt_controls(&mut self) {
+        let running: Vec<Id> = self
+            .engine
+            .deployments()
+            .filter(|d| !d.is_finished())
+            .map(|d| d.id().clone())
+            .collect();
+        for id in running {
+            let control = match self.reader.rollout_control(id.as_str()) {
+                Ok(Some(control)) => control,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(deployment = %id, error = %e, "cannot read the rollout control");
+                    continue;
+                }
+            };
+            match self.engine.adopt_control(&id, &control, now_millis()) {
+                Ok(fx) => self.stage(fx),
+                Err(e) => {
+                    tracing::debug!(deployment = %id, error = %e, "rollout control not taken")
+                }
             }
         }
     }
@@ -539,6 +572,15 @@ impl Owner {
                 });
             }
             deployments.insert(d);
+        }
+        for d in &deployments {
+            if let Some(deployment) = self.engine.deployment(d) {
+                // Cancel and retry change the control without a rollout event.
+                self.staged
+                    .batch
+                    .controls
+                    .push((d.to_string(), deployment.state().control.clone()));
+            }
         }
         for d in deployments {
             if let Some(deployment) = self.engine.deployment(&d)

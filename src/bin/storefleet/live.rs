@@ -180,7 +180,7 @@ pub async fn retry(
 
 /// Pauses a deployment in the history: nothing new is sent for it until `resume`. Needs
 /// no broker. A process driving the deployment right now (a `deploy --wait`, the desktop app)
-/// keeps its own view of it; pause there, or stop it first.
+/// reads the pause from the history within a second and stops sending.
 pub async fn pause(args: PauseArgs, db: &Path) -> Result<u8, Failure> {
     let id = deployment_id(&args.deployment_id)?;
     let reporter = Reporter::new(args.json);

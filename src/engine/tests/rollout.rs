@@ -545,3 +545,80 @@ fn policy_json_has_the_documented_shape() {
         "paused"
     );
 }
+
+#[test]
+fn a_newer_control_from_another_process_is_taken_over() {
+    let policy = RolloutPolicy {
+        max_in_flight: Some(1),
+        ..RolloutPolicy::default()
+    };
+    let mut here = Rollout::new(keys(3), policy);
+    // Another process loads the same deployment and pauses it.
+    let mut there = Engine::new();
+    let saved = here.engine.snapshot(&here.deployment_id).expect("snapshot");
+    there.restore(saved).expect("restore");
+    there.pause(&here.deployment_id, at(10)).expect("pause");
+    let theirs = there.snapshot(&here.deployment_id).expect("snap").control;
+
+    let fx = here
+        .engine
+        .adopt_control(&here.deployment_id, &theirs, at(20))
+        .expect("adopt");
+    assert!(fx.commands.is_empty());
+    assert_eq!(here.state(), DeploymentState::Paused);
+    // Taking the same revision again changes nothing; an older one neither.
+    let mine = here
+        .engine
+        .snapshot(&here.deployment_id)
+        .expect("snap")
+        .control;
+    assert_eq!(mine.revision, theirs.revision);
+    let fx = here
+        .engine
+        .adopt_control(&here.deployment_id, &theirs, at(30))
+        .expect("adopt");
+    assert!(fx.is_empty());
+    run_completes_first_and_stays_paused(&mut here);
+
+    // The other process resumes: this one sends again.
+    there.resume(&here.deployment_id, at(200)).expect("resume");
+    let theirs = there.snapshot(&here.deployment_id).expect("snap").control;
+    let fx = here
+        .engine
+        .adopt_control(&here.deployment_id, &theirs, at(210))
+        .expect("adopt");
+    assert_eq!(fx.commands.len(), 1);
+    assert_eq!(here.state(), DeploymentState::Running);
+}
+
+fn run_completes_first_and_stays_paused(run: &mut Rollout) {
+    let fx = run.finish(0, true, 100);
+    assert!(fx.commands.is_empty());
+    assert_eq!(run.released(), vec![0]);
+}
+
+#[test]
+fn every_control_change_counts_a_revision() {
+    let mut run = Rollout::new(keys(4), canary(1, 1));
+    let revision = |run: &Rollout| {
+        run.engine
+            .snapshot(&run.deployment_id)
+            .expect("snap")
+            .control
+            .revision
+    };
+    let start = revision(&run);
+    run.finish(0, true, 100); // wave 1 starts
+    let after_wave = revision(&run);
+    assert!(after_wave > start);
+    run.pause(200).expect("pause");
+    let after_pause = revision(&run);
+    assert!(after_pause > after_wave);
+    run.resume(300).expect("resume");
+    assert!(revision(&run) > after_pause);
+    let before_cancel = revision(&run);
+    run.engine
+        .cancel(&run.deployment_id, at(400))
+        .expect("cancel");
+    assert!(revision(&run) > before_cancel);
+}
