@@ -143,27 +143,30 @@ impl Deployment {
     /// Every wave and how it went.
     pub fn waves(&self) -> Vec<WaveProgress> {
         (0..self.plan.len())
-            .map(|w| {
-                let index = u32::try_from(w).unwrap_or(u32::MAX);
-                let mut progress = WaveProgress {
-                    index,
-                    size: self.plan[w],
-                    started: index < self.state.control.waves_started,
-                    completed: 0,
-                    failed: 0,
-                    finished: true,
-                };
-                for target in &self.state.targets[self.wave_range(index)] {
-                    match target.status() {
-                        TargetStatus::Completed => progress.completed += 1,
-                        TargetStatus::Failed | TargetStatus::TimedOut => progress.failed += 1,
-                        _ => {}
-                    }
-                    progress.finished &= target.status().is_terminal();
-                }
-                progress
-            })
+            .filter_map(|w| self.wave_progress(u32::try_from(w).ok()?))
             .collect()
+    }
+
+    /// How wave `wave` went so far (walks only its own targets).
+    pub fn wave_progress(&self, wave: u32) -> Option<WaveProgress> {
+        let size = *self.plan.get(wave as usize)?;
+        let mut progress = WaveProgress {
+            index: wave,
+            size,
+            started: wave < self.state.control.waves_started,
+            completed: 0,
+            failed: 0,
+            finished: true,
+        };
+        for target in self.state.targets.get(self.wave_range(wave))? {
+            match target.status() {
+                TargetStatus::Completed => progress.completed += 1,
+                TargetStatus::Failed | TargetStatus::TimedOut => progress.failed += 1,
+                _ => {}
+            }
+            progress.finished &= target.status().is_terminal();
+        }
+        Some(progress)
     }
 
     /// The last wave started, if any.

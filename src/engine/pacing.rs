@@ -73,7 +73,7 @@ impl Engine {
                     kind: RolloutEventKind::Resumed,
                 });
                 let last = d.current_wave().unwrap_or(0);
-                let finished = d.waves().get(last as usize).is_some_and(|w| w.finished);
+                let finished = d.wave_progress(last).is_some_and(|w| w.finished);
                 let more = (d.state.control.waves_started as usize) < d.plan().len();
                 if finished && more {
                     self.start_wave(slot, now, &mut fx);
@@ -146,7 +146,7 @@ impl Engine {
             let Some(last) = d.current_wave() else {
                 break;
             };
-            let Some(progress) = d.waves().get(last as usize).copied() else {
+            let Some(progress) = d.wave_progress(last) else {
                 break;
             };
             match wave_verdict(&d.state.policy, &progress, d.plan().len()) {

@@ -10,6 +10,8 @@ mod deployments_schema;
 mod downloads;
 pub mod migrations;
 mod rollout_schema;
+#[cfg(test)]
+mod rollout_tests;
 mod settings;
 
 use std::path::{Path, PathBuf};
