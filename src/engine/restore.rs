@@ -159,7 +159,10 @@ fn check_current(attempt: &Attempt) -> Result<(), RestoreProblem> {
             Err(RestoreProblem::NoCancelCommand)
         }
         TargetStatus::CancelRequested if !sent => Err(RestoreProblem::NotSent(status)),
-        TargetStatus::Cancelled if attempt.cancel.is_none() && !withdrawn => {
+        // A target the rollout policy held back has no command at all when cancelled.
+        TargetStatus::Cancelled
+            if attempt.cancel.is_none() && !withdrawn && attempt.update.is_some() =>
+        {
             Err(RestoreProblem::CancelledWithoutCause)
         }
         _ => Ok(()),

@@ -1,5 +1,6 @@
-//! Arbitrary sequences of events: no panic, consistent counts and deadlines, and a
-//! completed attempt stays completed.
+//! Arbitrary sequences of events under arbitrary rollout policies: no panic, consistent
+//! counts and deadlines, a completed attempt stays completed, and the policy holds (no
+//! command while paused, none beyond the caps, none for a wave not started).
 
 use std::collections::HashSet;
 
@@ -7,7 +8,8 @@ use proptest::prelude::*;
 
 use super::support::*;
 use crate::engine::{
-    DeploymentSnapshot, Effects, Engine, Millis, OutboundCommand, StatusCounts, TargetStatus,
+    Advance, CommandRole, DeploymentSnapshot, DeploymentState, Effects, Engine, FailureThreshold,
+    Millis, OutboundCommand, RolloutPolicy, StatusCounts, TargetStatus,
 };
 use crate::protocol::{Event, Id};
 
@@ -35,6 +37,45 @@ enum Op {
     Cancel,
     Retry,
     Restore,
+    Pause,
+    Resume,
+}
+
+fn policy() -> impl Strategy<Value = RolloutPolicy> {
+    (
+        prop::option::of(1u32..4),
+        prop::option::of(1u32..4),
+        any::<bool>(),
+        prop_oneof![Just(100u8), Just(0u8), 1u8..100],
+        prop::option::of(1u32..4),
+        prop::option::of(1u32..3),
+        prop::option::of(prop_oneof![
+            (1u32..3).prop_map(|count| FailureThreshold::Count { count }),
+            (1u8..=100, 0u32..3).prop_map(|(percent, min_finished)| {
+                FailureThreshold::Percent {
+                    percent,
+                    min_finished,
+                }
+            }),
+        ]),
+    )
+        .prop_map(
+            |(canary, wave_size, manual, min_success_pct, max_in_flight, per_store, pause)| {
+                RolloutPolicy {
+                    canary,
+                    wave_size,
+                    advance: if manual {
+                        Advance::Manual
+                    } else {
+                        Advance::Auto
+                    },
+                    min_success_pct,
+                    max_in_flight,
+                    max_in_flight_per_store: per_store,
+                    pause_on_failures: pause,
+                }
+            },
+        )
 }
 
 fn corr() -> impl Strategy<Value = Corr> {
@@ -59,6 +100,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Cancel),
         1 => Just(Op::Retry),
         1 => Just(Op::Restore),
+        1 => Just(Op::Pause),
+        2 => Just(Op::Resume),
     ]
 }
 
@@ -70,14 +113,18 @@ struct Model {
     now: Millis,
     /// (target index, attempt) pairs seen completed.
     completed: HashSet<(usize, u32)>,
+    policy: RolloutPolicy,
+    /// Update commands made by the last operation.
+    new_updates: usize,
 }
 
 impl Model {
-    fn new(n: usize) -> Self {
+    fn new(n: usize, policy: RolloutPolicy) -> Self {
         let mut engine = Engine::new();
-        let fx = engine
-            .create(spec("dep-p", keys(n)), at(0))
-            .expect("create");
+        let mut spec = spec("dep-p", keys(n));
+        spec.policy = policy;
+        let fx = engine.create(spec, at(0)).expect("create");
+        let new_updates = fx.commands.len();
         Self {
             engine,
             deployment_id: id("dep-p"),
@@ -85,6 +132,8 @@ impl Model {
             issued: fx.commands,
             now: at(0),
             completed: HashSet::new(),
+            policy,
+            new_updates,
         }
     }
 
@@ -93,6 +142,11 @@ impl Model {
             assert_ne!(t.from, t.to, "a transition changes the status");
             assert!(t.to == TargetStatus::Failed || t.errors.is_empty());
         }
+        self.new_updates += fx
+            .commands
+            .iter()
+            .filter(|c| c.role() == CommandRole::Update)
+            .count();
         self.issued.extend(fx.commands);
     }
 
@@ -101,7 +155,19 @@ impl Model {
     }
 
     fn apply(&mut self, op: Op) {
+        self.new_updates = 0;
         match op {
+            Op::Pause => {
+                if let Ok(fx) = self.engine.pause(&self.deployment_id, self.now) {
+                    assert!(fx.commands.is_empty());
+                    self.absorb(fx);
+                }
+            }
+            Op::Resume => {
+                if let Ok(fx) = self.engine.resume(&self.deployment_id, self.now) {
+                    self.absorb(fx);
+                }
+            }
             Op::Publish(i) => {
                 if self.issued.is_empty() {
                     return;
@@ -239,6 +305,42 @@ impl Model {
             }
         }
         assert_eq!(self.engine.next_deadline(), expected);
+        self.check_policy();
+    }
+
+    fn check_policy(&self) {
+        let d = self
+            .engine
+            .deployment(&self.deployment_id)
+            .expect("deployment");
+        let state = d.deployment_state();
+        if matches!(state, DeploymentState::Paused | DeploymentState::Cancelled) {
+            assert_eq!(self.new_updates, 0, "an update command while {state}");
+        }
+        let started = d.state().control.waves_started;
+        let mut in_flight = 0u32;
+        let mut per_store: std::collections::HashMap<&Id, u32> = Default::default();
+        for (i, t) in d.targets().iter().enumerate() {
+            let has_command = t.current.update.as_ref().is_some_and(|u| !u.withdrawn);
+            if has_command {
+                assert!(d.wave_of(i) < started, "target {i} sent before its wave");
+                if !t.status().is_terminal() {
+                    in_flight += 1;
+                    *per_store.entry(&t.store_id).or_default() += 1;
+                }
+            }
+        }
+        // A late reply may revive a timed-out target beyond a cap; no new command may.
+        if self.new_updates > 0 {
+            if let Some(cap) = self.policy.max_in_flight {
+                assert!(in_flight <= cap, "{in_flight} in flight, cap {cap}");
+            }
+            if let Some(cap) = self.policy.max_in_flight_per_store {
+                for (store, n) in per_store {
+                    assert!(n <= cap, "{n} in flight in {store}, cap {cap}");
+                }
+            }
+        }
     }
 }
 
@@ -248,9 +350,10 @@ proptest! {
     #[test]
     fn arbitrary_event_sequences_keep_the_invariants(
         n in 1usize..5,
+        policy in policy(),
         ops in prop::collection::vec(op(), 0..60),
     ) {
-        let mut model = Model::new(n);
+        let mut model = Model::new(n, policy);
         model.check();
         for op in ops {
             model.apply(op);

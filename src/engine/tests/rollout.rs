@@ -622,3 +622,22 @@ fn every_control_change_counts_a_revision() {
         .expect("cancel");
     assert!(revision(&run) > before_cancel);
 }
+
+#[test]
+fn a_cancelled_deployment_with_held_back_targets_restores() {
+    let mut run = Rollout::new(keys(4), canary(1, 1));
+    let fx = run
+        .engine
+        .cancel(&run.deployment_id, at(10))
+        .expect("cancel");
+    // The canary's command had not left: withdrawn; the others never had one.
+    assert_eq!(fx.withdrawn.len(), 1);
+    let saved = run.engine.snapshot(&run.deployment_id).expect("snapshot");
+    assert!(saved.targets[1].current.update.is_none());
+    let mut engine = Engine::new();
+    engine.restore(saved).expect("restore");
+    assert_eq!(
+        engine.summary(&run.deployment_id).expect("summary").state,
+        DeploymentState::Cancelled
+    );
+}
