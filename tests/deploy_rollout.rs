@@ -114,9 +114,20 @@ async fn a_failing_canary_pauses_and_resume_from_a_new_process_serves_the_file_a
         .await;
     assert_eq!(out.code, Some(4), "exit 4: paused; {}", out.describe());
     let id = deployment_id(&out);
-    let first = &out.json_lines()[0];
+    let lines = out.json_lines();
+    let first = &lines[0];
     assert_eq!(first["waves"], serde_json::json!([4, 8, 8]), "{first}");
     assert_eq!(first["policy"]["canary"], 4);
+    // The stream says why it stopped (canary targets still in flight may report after it).
+    let rollout: Vec<&Value> = lines.iter().filter(|l| l["event"] == "rollout").collect();
+    assert_eq!(rollout.len(), 1, "{rollout:?}");
+    assert_eq!(rollout[0]["kind"], "paused", "{}", rollout[0]);
+    assert!(
+        rollout[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("threshold 2")
+    );
 
     // Nothing beyond the canary was sent, and nothing is sent later either.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -166,6 +177,16 @@ async fn a_failing_canary_pauses_and_resume_from_a_new_process_serves_the_file_a
     assert_eq!(resumed.code, Some(3), "{}", resumed.describe());
     let lines = resumed.json_lines();
     assert_eq!(lines[0]["event"], "resume", "{}", lines[0]);
+    let kinds: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["event"] == "rollout")
+        .filter_map(|l| l["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["resumed", "wave_started", "wave_started"],
+        "{lines:?}"
+    );
     let status = ws.status(&id).await;
     assert_eq!(status["state"], "finished", "{status}");
     assert_eq!(status["counts"]["completed"], 18, "{}", status["counts"]);

@@ -94,6 +94,10 @@ pub async fn follow(
                     let ours: Vec<_> = batch.iter().filter(|t| &t.deployment_id == id).cloned().collect();
                     reporter.transitions(&ours);
                 }
+                Ok(ServiceEvent::Rollout(batch)) => {
+                    let ours: Vec<_> = batch.iter().filter(|e| &e.deployment_id == id).cloned().collect();
+                    reporter.rollout(&ours);
+                }
                 Ok(ServiceEvent::HistoryFailed(e)) => return Err(Failure::error(format!("history write failed: {e}"))),
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return Err(Failure::error("the Storefleet service stopped")),
@@ -114,6 +118,14 @@ pub async fn follow(
                     .cloned()
                     .collect();
                 reporter.transitions(&ours);
+            }
+            Ok(ServiceEvent::Rollout(batch)) => {
+                let ours: Vec<_> = batch
+                    .iter()
+                    .filter(|e| &e.deployment_id == id)
+                    .cloned()
+                    .collect();
+                reporter.rollout(&ours);
             }
             Ok(_) | Err(TryRecvError::Lagged(_)) => {}
             Err(_) => break,

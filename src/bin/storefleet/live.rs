@@ -269,6 +269,7 @@ pub async fn watch(
                         }
                     }
                 }
+                Ok(ServiceEvent::Rollout(batch)) => reporter.rollout(&batch),
                 Ok(ServiceEvent::Link(state)) => {
                     if args.json {
                         reporter.line(&json!({"event": "connection", "state": format!("{state:?}")}));

@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 
 use serde_json::{Value, json};
-use storefleet::engine::{StatusCounts, Transition};
+use storefleet::engine::{RolloutEvent, RolloutEventKind, StatusCounts, Transition};
 use storefleet::history::{DeploymentRow, History, TargetStatusRow};
 
 use crate::failure::Failure;
@@ -32,6 +32,17 @@ pub fn transition_json(t: &Transition) -> Value {
         "at": timestamp(t.at),
         "wave": t.wave,
     })
+}
+
+/// A wave start, pause or resume: `{"event": "rollout", "kind": ..., ...}`.
+pub fn rollout_json(e: &RolloutEvent) -> Value {
+    let mut v = serde_json::to_value(&e.kind).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("event".into(), json!("rollout"));
+        o.insert("deployment_id".into(), json!(e.deployment_id.as_str()));
+        o.insert("at".into(), json!(timestamp(e.at)));
+    }
+    v
 }
 
 pub fn target_json(t: &TargetStatusRow) -> Value {
@@ -106,6 +117,31 @@ impl Reporter {
                 let _ = writeln!(out, "{}", transition_json(t));
             }
             let _ = out.flush();
+        }
+    }
+
+    /// Rollout events as JSON lines, or one line each for people. The plan and the first
+    /// wave are in the `deployment` line already: only later waves, pauses and resumes.
+    pub fn rollout(&self, events: &[RolloutEvent]) {
+        let later = |e: &&RolloutEvent| {
+            !matches!(
+                e.kind,
+                RolloutEventKind::Planned { .. } | RolloutEventKind::WaveStarted { wave: 0 }
+            )
+        };
+        for e in events.iter().filter(later) {
+            if self.json {
+                self.line(&rollout_json(e));
+            } else {
+                let text = match &e.kind {
+                    RolloutEventKind::Planned { waves } => format!("planned waves {waves:?}"),
+                    RolloutEventKind::WaveStarted { wave } => format!("wave {wave} started"),
+                    RolloutEventKind::Paused { reason } => format!("paused: {reason}"),
+                    RolloutEventKind::Resumed => "resumed".to_owned(),
+                };
+                self.end_progress();
+                eprintln!("{}: {text}", e.deployment_id);
+            }
         }
     }
 
