@@ -39,6 +39,8 @@ pub struct Deployment {
     pub(crate) waiting: VecDeque<usize>,
     /// Wave sizes, canary first (from the policy and the target count).
     pub(crate) plan: Vec<u32>,
+    /// Where each wave ends (exclusive target index): wave lookups are binary searches.
+    wave_ends: Vec<usize>,
 }
 
 impl Deployment {
@@ -58,12 +60,20 @@ impl Deployment {
             }
         }
         let plan = plan_waves(state.targets.len(), &state.policy);
+        let wave_ends = plan
+            .iter()
+            .scan(0usize, |end, &size| {
+                *end += size as usize;
+                Some(*end)
+            })
+            .collect();
         Self {
             state,
             index,
             counts,
             waiting,
             plan,
+            wave_ends,
         }
     }
 
@@ -122,22 +132,22 @@ impl Deployment {
 
     /// The wave of target `index` (in deployment order).
     pub fn wave_of(&self, index: usize) -> u32 {
-        let mut end = 0usize;
-        for (wave, &size) in self.plan.iter().enumerate() {
-            end += size as usize;
-            if index < end {
-                return u32::try_from(wave).unwrap_or(u32::MAX);
-            }
-        }
-        u32::try_from(self.plan.len().saturating_sub(1)).unwrap_or(u32::MAX)
+        let wave = self
+            .wave_ends
+            .partition_point(|&end| end <= index)
+            .min(self.wave_ends.len().saturating_sub(1));
+        u32::try_from(wave).unwrap_or(u32::MAX)
     }
 
     /// Target indexes of wave `wave`.
     pub(crate) fn wave_range(&self, wave: u32) -> std::ops::Range<usize> {
         let wave = wave as usize;
-        let start: usize = self.plan.iter().take(wave).map(|&s| s as usize).sum();
-        let size = self.plan.get(wave).map_or(0, |&s| s as usize);
-        start..start + size
+        let start = match wave.checked_sub(1) {
+            Some(previous) => self.wave_ends.get(previous).copied().unwrap_or(0),
+            None => 0,
+        };
+        let end = self.wave_ends.get(wave).copied().unwrap_or(start);
+        start..end
     }
 
     /// Every wave and how it went.
