@@ -41,6 +41,9 @@ pub struct Deployment {
     pub(crate) plan: Vec<u32>,
     /// Where each wave ends (exclusive target index): wave lookups are binary searches.
     wave_ends: Vec<usize>,
+    /// Targets in flight (an update command made, status not terminal), for the caps.
+    pub(crate) in_flight: u32,
+    pub(crate) in_flight_by_store: HashMap<Id, u32>,
 }
 
 impl Deployment {
@@ -59,6 +62,14 @@ impl Deployment {
                 waiting.push_back(i);
             }
         }
+        let mut in_flight = 0;
+        let mut in_flight_by_store: HashMap<Id, u32> = HashMap::new();
+        for target in state.targets.iter().filter(|t| is_in_flight(t)) {
+            in_flight += 1;
+            *in_flight_by_store
+                .entry(target.store_id.clone())
+                .or_default() += 1;
+        }
         let plan = plan_waves(state.targets.len(), &state.policy);
         let wave_ends = plan
             .iter()
@@ -74,7 +85,32 @@ impl Deployment {
             waiting,
             plan,
             wave_ends,
+            in_flight,
+            in_flight_by_store,
         }
+    }
+
+    /// Counts one more (`up`) or one fewer target of `store_id` in flight.
+    pub(crate) fn shift_in_flight(&mut self, store_id: &Id, up: bool) {
+        if up {
+            self.in_flight += 1;
+            match self.in_flight_by_store.get_mut(store_id) {
+                Some(n) => *n += 1,
+                None => {
+                    self.in_flight_by_store.insert(store_id.clone(), 1);
+                }
+            }
+        } else {
+            self.in_flight = self.in_flight.saturating_sub(1);
+            if let Some(n) = self.in_flight_by_store.get_mut(store_id) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Targets of `store_id` in flight.
+    pub fn in_flight_in_store(&self, store_id: &Id) -> u32 {
+        self.in_flight_by_store.get(store_id).copied().unwrap_or(0)
     }
 
     pub fn id(&self) -> &Id {
@@ -214,6 +250,12 @@ impl Deployment {
             .enumerate()
             .map(|(i, t)| TargetRow::of(t, self.wave_of(i)))
     }
+}
+
+/// In flight: its update command was made (whether or not it has left) and it has not
+/// ended. What the in-flight caps count.
+pub(crate) fn is_in_flight(target: &Target) -> bool {
+    target.current.update.is_some() && !target.status().is_terminal()
 }
 
 fn millis(span: std::time::Duration) -> u64 {

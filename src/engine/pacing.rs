@@ -14,7 +14,7 @@
 //! Rules are applied only while some target is still held back: a deployment whose
 //! targets have all been sent is not paused by its last failures.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 
 use super::effects::{CommandRole, Effects};
 use super::error::EngineError;
@@ -177,47 +177,34 @@ impl Engine {
             return;
         };
         let policy = d.state.policy;
-        let capped = policy.max_in_flight.is_some() || policy.max_in_flight_per_store.is_some();
-        let mut in_flight = 0u32;
-        let mut per_store: HashMap<Id, u32> = HashMap::new();
-        if capped {
-            for t in &d.state.targets {
-                let has_command = t.current.update.as_ref().is_some_and(|u| !u.withdrawn);
-                if has_command && !t.status().is_terminal() {
-                    in_flight += 1;
-                    *per_store.entry(t.store_id.clone()).or_default() += 1;
-                }
-            }
-        }
-        let waves_started = d.state.control.waves_started;
         let candidates = std::mem::take(&mut d.waiting);
-        let mut kept = std::collections::VecDeque::with_capacity(candidates.len());
-        let mut release = Vec::new();
-        for index in candidates {
+        let mut kept = VecDeque::with_capacity(candidates.len());
+        let mut candidates = candidates.into_iter();
+        while let Some(index) = candidates.next() {
+            let Some(d) = self.deployment_at(slot) else {
+                return;
+            };
             let Some(t) = d.state.targets.get(index) else {
                 continue;
             };
             if t.status() != TargetStatus::Queued || t.current.update.is_some() {
                 continue;
             }
-            if d.wave_of(index) >= waves_started {
+            if d.wave_of(index) >= d.state.control.waves_started
+                || !may_send(&policy, d.in_flight, d.in_flight_in_store(&t.store_id))
+            {
                 kept.push_back(index);
+                if policy.max_in_flight.is_some_and(|cap| d.in_flight >= cap) {
+                    // Full overall: nothing after this one can go either.
+                    kept.extend(candidates.by_ref());
+                }
                 continue;
             }
-            let in_store = per_store.get(&t.store_id).copied().unwrap_or(0);
-            if !may_send(&policy, in_flight, in_store) {
-                kept.push_back(index);
-                continue;
-            }
-            in_flight += 1;
-            if capped {
-                *per_store.entry(t.store_id.clone()).or_default() += 1;
-            }
-            release.push(index);
-        }
-        d.waiting = kept;
-        for index in release {
+            // Counts itself in flight.
             self.new_command(slot, index, CommandRole::Update, fx);
+        }
+        if let Some(d) = self.deployment_at_mut(slot) {
+            d.waiting = kept;
         }
     }
 

@@ -39,6 +39,8 @@ impl Engine {
         self.deadlines
             .on_status_change(slot, index, attempt.sent_at(), &timeouts, from, to);
         d.counts.shift(from, to);
+        let in_flight_change = (attempt.update.is_some() && from.is_terminal() != to.is_terminal())
+            .then(|| (target.store_id.clone(), from.is_terminal()));
         let errors = if to == TargetStatus::Failed {
             errors
         } else {
@@ -58,6 +60,9 @@ impl Engine {
             errors,
             wave,
         });
+        if let Some((store_id, up)) = in_flight_change {
+            d.shift_in_flight(&store_id, up);
+        }
     }
 
     /// The current update command has left (PUBACK or a reply proved it): its clocks start
@@ -141,6 +146,14 @@ impl Engine {
             *field = Some(CommandRecord::new(correlation_id.clone()));
             attempt.number
         };
+        if role == CommandRole::Update
+            && let Some(d) = self.deployment_at_mut(slot)
+            && let Some(target) = d.state.targets.get(index)
+            && !target.status().is_terminal()
+        {
+            let store_id = target.store_id.clone();
+            d.shift_in_flight(&store_id, true);
+        }
         self.commands.insert(
             correlation_id,
             CommandRef {

@@ -321,14 +321,19 @@ impl Model {
         let mut in_flight = 0u32;
         let mut per_store: std::collections::HashMap<&Id, u32> = Default::default();
         for (i, t) in d.targets().iter().enumerate() {
-            let has_command = t.current.update.as_ref().is_some_and(|u| !u.withdrawn);
-            if has_command {
+            let has_command = t.current.update.is_some();
+            if t.current.update.as_ref().is_some_and(|u| !u.withdrawn) {
                 assert!(d.wave_of(i) < started, "target {i} sent before its wave");
-                if !t.status().is_terminal() {
-                    in_flight += 1;
-                    *per_store.entry(&t.store_id).or_default() += 1;
-                }
             }
+            if has_command && !t.status().is_terminal() {
+                in_flight += 1;
+                *per_store.entry(&t.store_id).or_default() += 1;
+            }
+        }
+        // The engine's running counts agree with a recount.
+        assert_eq!(d.in_flight, in_flight, "in flight");
+        for (store, &n) in &per_store {
+            assert_eq!(d.in_flight_in_store(store), n, "in flight in {store}");
         }
         // A late reply may revive a timed-out target beyond a cap; no new command may.
         if self.new_updates > 0 {
