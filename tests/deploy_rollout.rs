@@ -430,3 +430,52 @@ async fn pause_from_another_process_stops_a_running_deploy_with_exit_4() {
     assert_eq!(resumed.code, Some(0), "{}", resumed.describe());
     assert_eq!(updated_targets(&spy).len(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_is_refused_while_another_process_runs_the_history() {
+    let broker = Mosquitto::start();
+    let ws = Workspace::new();
+    let fleet_list = controllers(1, 3, IdStyle::Readable, 77);
+    let fw = ws.firmware("fw-4.0.0.bin", 16 * 1024, 9);
+    let csv = ws.targets_csv("targets.csv", &fleet_list);
+    let spy = Spy::start(broker.port()).await;
+    let _fleet = start_fleet(&broker.url(), &fleet_list, sim_config((50, 100), 0.0, 77)).await;
+    let policy = ["--canary", "1", "--advance", "manual"];
+    let out = ws
+        .run(
+            Some(&broker.url()),
+            &deploy(&fw, csv.to_str().unwrap(), &policy, true),
+            LIMIT,
+        )
+        .await;
+    assert_eq!(out.code, Some(4), "{}", out.describe());
+    let id = deployment_id(&out);
+
+    // `watch` holds the installation's session and runs the deployment (paused).
+    let mut watch = ws.spawn(Some(&broker.url()), &["watch", "--json"]);
+    // It takes the session lock before it connects: a connection line means it holds it.
+    watch
+        .wait_for_lines("watch connects", WAIT, |lines| {
+            lines.iter().any(|l| l["event"] == "connection")
+        })
+        .await;
+    let refused = ws
+        .run(Some(&broker.url()), &["resume", &id, "--wait"], LIMIT)
+        .await;
+    assert_eq!(refused.code, Some(2), "{}", refused.describe());
+    assert_eq!(refused.stderr_lines().len(), 1, "{}", refused.describe());
+    assert!(
+        refused.stderr_lines()[0].contains("another Storefleet process"),
+        "{}",
+        refused.describe()
+    );
+    assert_eq!(updated_targets(&spy).len(), 1);
+    watch.interrupt();
+    let _ = watch.wait(LIMIT).await;
+
+    let resumed = ws
+        .run(Some(&broker.url()), &["resume", &id, "--wait"], LIMIT)
+        .await;
+    assert_eq!(resumed.code, Some(0), "{}", resumed.describe());
+    assert_eq!(updated_targets(&spy).len(), 3);
+}

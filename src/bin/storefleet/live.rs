@@ -7,7 +7,7 @@ use serde_json::json;
 use storefleet::durations::parse_duration;
 use storefleet::history::History;
 use storefleet::protocol::{Id, TopicPrefix};
-use storefleet::service::{Service, ServiceConfig, ServiceEvent};
+use storefleet::service::{Service, ServiceConfig, ServiceEvent, SessionLock};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::failure::{Failure, INCOMPLETE, PAUSED};
@@ -218,6 +218,15 @@ pub async fn resume(
     let id = deployment_id(&args.deployment_id)?;
     let reporter = Reporter::new(args.json);
     let (row, _) = load_status(&History::open(db)?, id.as_str())?;
+    // A process connected with this history (the desktop app, a `deploy --wait`, `watch`)
+    // runs every unfinished deployment: it would take the resume over from the history and
+    // send the next targets too, twice over with this process.
+    if let Ok(None) = SessionLock::try_acquire(db) {
+        return Err(Failure::refused(format!(
+            "another Storefleet process (the desktop app, deploy --wait or watch) is running \
+             this history: resume {id} there, or stop it first"
+        )));
+    }
     let _served = crate::reserve::ensure_served(db, &row.file_url).await?;
     let mut service = start(db, broker).await?;
     let mut events = service.subscribe();
