@@ -69,10 +69,16 @@ fn rollout_events(ws: &Workspace, id: &str) -> Vec<RolloutEventKind> {
         .collect()
 }
 
-/// Update commands on the wire per target, in the order they were seen.
+/// Update commands on the wire (a QoS 1 redelivery of one counted once): their targets,
+/// in the order they were first seen.
 fn updated_targets(spy: &Spy) -> Vec<(String, String)> {
+    let mut seen = std::collections::HashSet::new();
     spy.of_type("update_firmware")
         .iter()
+        .filter(|m| {
+            let correlation_id = m.json().map(|v| v["correlation_id"].to_string());
+            seen.insert(correlation_id)
+        })
         .filter_map(Seen::target)
         .collect()
 }
@@ -371,7 +377,15 @@ async fn pause_by_hand_holds_the_rest_until_resume() {
         )
         .await;
     assert_eq!(resumed.code, Some(0), "{}", resumed.describe());
-    assert_eq!(updated_targets(&spy).len(), 6);
+    let updates: Vec<String> = spy
+        .of_type("update_firmware")
+        .iter()
+        .map(|m| {
+            let v = m.json().unwrap();
+            format!("{} {:?} dup={}", v["correlation_id"], m.target(), m.dup)
+        })
+        .collect();
+    assert_eq!(updated_targets(&spy).len(), 6, "{updates:#?}");
     let status = ws.status(&id).await;
     assert_eq!(status["counts"]["completed"], 6);
     let events = rollout_events(&ws, &id);
