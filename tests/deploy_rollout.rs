@@ -361,13 +361,19 @@ async fn pause_by_hand_holds_the_rest_until_resume() {
     assert_eq!(status["state"], "paused");
     assert_eq!(status["paused_reason"], "paused by the operator");
 
+    // Commands made before the pause (deploy may have heard the first report and sent the
+    // next before it exited) still leave; none is made after it.
+    let made = ws.history().outbox(&id).len();
+    assert!((1..=2).contains(&made), "{made} commands before the pause");
+
     // Another process that picks the deployment up (here `retry`, with nothing to retry)
     // sends nothing new while it is paused.
     let watched = ws
         .run(Some(&broker.url()), &["retry", &id, "--wait"], LIMIT)
         .await;
     assert_eq!(watched.code, Some(4), "{}", watched.describe());
-    assert_eq!(updated_targets(&spy).len(), 1);
+    assert_eq!(ws.history().outbox(&id).len(), made);
+    assert_eq!(updated_targets(&spy).len(), made);
 
     let resumed = ws
         .run(
