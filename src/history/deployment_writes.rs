@@ -3,6 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::inventory::{ControllerSeen, record_seen};
 use super::{History, HistoryError};
 use crate::engine::{DeploymentState, Millis, Target, Transition};
 
@@ -70,6 +71,8 @@ pub struct Batch {
     pub withdrawn: Vec<String>,
     /// (deployment id, finished at; `None` reopens it after a retry)
     pub finished: Vec<(String, Option<Millis>)>,
+    /// Controllers heard on the broker, for the inventory (coalesced when written).
+    pub seen: Vec<ControllerSeen>,
 }
 
 impl Batch {
@@ -82,6 +85,7 @@ impl Batch {
             && self.sent.is_empty()
             && self.withdrawn.is_empty()
             && self.finished.is_empty()
+            && self.seen.is_empty()
     }
 }
 
@@ -239,6 +243,7 @@ impl History {
             for (deployment_id, at) in &batch.finished {
                 finish.execute(params![deployment_id, at.map(ms)])?;
             }
+            record_seen(&tx, &batch.seen)?;
         }
         tx.commit()?;
         Ok(written)
