@@ -111,6 +111,45 @@ fn main() {
         rate(r[2], messages),
         ratio(r[2], r[0])
     );
+    list_query(n);
+}
+
+/// `History::controllers()` over `n` controllers that each took part in three deployments
+/// (firmware and last result are read from `targets` through `targets_by_controller`).
+fn list_query(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut history = History::open(&dir.path().join("h.sqlite")).unwrap();
+    let (_, targets) = deployment(n);
+    let keys: Vec<TargetKey> = targets
+        .iter()
+        .map(|t| TargetKey::new(t.store_id.clone(), t.controller_id.clone()))
+        .collect();
+    history.write_batch(&seen_batch(&targets, 1)).unwrap();
+    for _ in 0..3 {
+        let (d, ts) = deployment_of(keys.clone());
+        history
+            .write_batch(&Batch {
+                new_deployments: vec![d.clone()],
+                ..Batch::default()
+            })
+            .unwrap();
+        for b in reply_batches(&d.deployment_id, &ts, false) {
+            history.write_batch(&b).unwrap();
+        }
+    }
+    let mut runs = Vec::new();
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        let listed = history.controllers().unwrap();
+        runs.push(started.elapsed());
+        assert_eq!(listed.len(), n);
+        assert!(listed.iter().all(|c| c.firmware_version.is_some()));
+    }
+    println!();
+    println!(
+        "fleet list of {n} controllers, each in 3 deployments: {:.1} ms",
+        ms(median(runs))
+    );
 }
 
 fn median(mut runs: Vec<Duration>) -> Duration {
@@ -127,14 +166,19 @@ fn ratio(a: Duration, b: Duration) -> f64 {
 }
 
 fn deployment(n: usize) -> (storefleet::engine::DeploymentState, Vec<Target>) {
-    let keys = (0..n)
-        .map(|i| {
-            TargetKey::new(
-                Id::new(format!("store-{:04}", i / 10)).unwrap(),
-                Id::new(Id::new_v4().to_string()).unwrap(),
-            )
-        })
-        .collect();
+    deployment_of(
+        (0..n)
+            .map(|i| {
+                TargetKey::new(
+                    Id::new(format!("store-{:04}", i / 10)).unwrap(),
+                    Id::new_v4(),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn deployment_of(keys: Vec<TargetKey>) -> (storefleet::engine::DeploymentState, Vec<Target>) {
     let spec = DeploymentSpec {
         deployment_id: Id::new_v4(),
         firmware: Firmware {
