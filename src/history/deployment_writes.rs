@@ -3,6 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::inventory::{ControllerSeen, record_seen};
 use super::{History, HistoryError};
 use crate::engine::{DeploymentSnapshot, Millis, RolloutControl, RolloutEvent, Target, Transition};
 
@@ -74,6 +75,8 @@ pub struct Batch {
     pub rollout_events: Vec<RolloutEvent>,
     /// (deployment id, its rollout control after this batch)
     pub controls: Vec<(String, RolloutControl)>,
+    /// Controllers heard on the broker, for the inventory (coalesced when written).
+    pub seen: Vec<ControllerSeen>,
 }
 
 impl Batch {
@@ -88,6 +91,7 @@ impl Batch {
             && self.finished.is_empty()
             && self.rollout_events.is_empty()
             && self.controls.is_empty()
+            && self.seen.is_empty()
     }
 }
 
@@ -270,6 +274,7 @@ impl History {
                 let revision = i64::try_from(control.revision).unwrap_or(i64::MAX);
                 set_control.execute(params![deployment_id, json(control)?, revision])?;
             }
+            record_seen(&tx, &batch.seen)?;
         }
         tx.commit()?;
         Ok(written)

@@ -8,6 +8,8 @@ mod deployment_queries;
 mod deployment_writes;
 mod deployments_schema;
 mod downloads;
+mod inventory;
+mod inventory_schema;
 pub mod migrations;
 mod rollout_schema;
 #[cfg(test)]
@@ -25,6 +27,7 @@ pub use deployment_writes::{
     Batch, MessageDirection, MessageRecord, OutboxEntry, TargetWrite, Written,
 };
 pub use downloads::{Download, DownloadRecord, DownloadWriter};
+pub use inventory::ControllerSeen;
 
 /// How long a writer waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -15,9 +15,11 @@ use crate::engine::{
     DeploymentSpec, DeploymentSummary, Effects, Engine, EngineError, InboundOutcome, Millis,
     OutboundCommand, RejectReason, RolloutEvent, TargetRow, Transition,
 };
-use crate::history::{History, MessageDirection, MessageRecord, OutboxEntry, TargetWrite};
+use crate::history::{
+    ControllerSeen, History, MessageDirection, MessageRecord, OutboxEntry, TargetWrite,
+};
 use crate::link::{InboundMessage, LinkEvent, PublishError, Publisher};
-use crate::protocol::{Id, TopicPrefix, decode, encode_command};
+use crate::protocol::{Id, TopicAddress, TopicPrefix, decode, encode_command};
 
 /// How often staged work is committed when it does not fill a batch first.
 const FLUSH_EVERY: Duration = Duration::from_millis(20);
@@ -364,14 +366,29 @@ impl Owner {
             reason: None,
         };
         self.inbound += 1;
+        // For the inventory: which controller's topic this came on, and whether it came from
+        // the controller (a reply, or anything undecodable) or was addressed to it.
+        let seen: Option<ControllerSeen>;
         match decode(&record.topic, &payload, &self.prefix) {
             Err(rejection) => {
                 self.rejected += 1;
                 record.outcome = rejection.code().to_owned();
                 record.reason = Some(rejection.to_string());
+                seen = TopicAddress::parse(&record.topic, &self.prefix)
+                    .ok()
+                    .map(|a| ControllerSeen {
+                        store_id: a.store_id.into_string(),
+                        controller_id: a.controller_id.into_string(),
+                        at: Some(now),
+                    });
             }
             Ok(inbound) => {
                 let env = &inbound.envelope;
+                seen = Some(ControllerSeen {
+                    store_id: env.store_id.to_string(),
+                    controller_id: env.controller_id.to_string(),
+                    at: (!inbound.event_type().is_command()).then_some(now),
+                });
                 record.event_type = Some(inbound.event_type().as_str().to_owned());
                 record.deployment_id = Some(env.event.deployment_id().to_string());
                 record.store_id = Some(env.store_id.to_string());
@@ -414,6 +431,7 @@ impl Owner {
             }
         }
         self.staged.batch.messages.push(record);
+        self.staged.batch.seen.extend(seen);
         self.staged.acks.push(ack);
         self.staged_rows += 1;
     }

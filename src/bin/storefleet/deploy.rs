@@ -1,5 +1,6 @@
 //! `storefleet deploy`: one firmware to many controllers.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use storefleet::firmware::{
     ServerConfig,
 };
 use storefleet::fleet::read_targets_csv;
-use storefleet::history::DownloadWriter;
+use storefleet::history::{DownloadWriter, History};
 use storefleet::protocol::{Id, Md5Hex, TopicPrefix};
 use storefleet::service::{Service, ServiceConfig};
 
@@ -36,6 +37,10 @@ pub struct DeployArgs {
     /// A CSV of targets with a header line `store_id,controller_id` (more columns allowed).
     #[arg(long, value_name = "FILE")]
     targets_csv: Option<PathBuf>,
+    /// Every controller the inventory knows in this store (`storefleet fleet list`); repeat
+    /// for more. Combines with --target and --targets-csv.
+    #[arg(long = "store", value_name = "STORE_ID")]
+    stores: Vec<String>,
     /// Serve the file from this process on ADDR:PORT (port 0: a free one). The default
     /// without --base-url is 0.0.0.0:7380.
     #[arg(long, value_name = "ADDR:PORT", conflicts_with = "base_url")]
@@ -75,7 +80,7 @@ fn parse_target(text: &str) -> Result<TargetKey, Failure> {
     Ok(TargetKey::new(store_id, controller_id))
 }
 
-fn collect_targets(args: &DeployArgs) -> Result<Vec<TargetKey>, Failure> {
+fn collect_targets(args: &DeployArgs, db: &Path) -> Result<Vec<TargetKey>, Failure> {
     let mut targets = args
         .targets
         .iter()
@@ -88,12 +93,39 @@ fn collect_targets(args: &DeployArgs) -> Result<Vec<TargetKey>, Failure> {
             .map_err(|e| Failure::refused(format!("--targets-csv {}: {e}", path.display())))?;
         targets.extend(more);
     }
+    if !args.stores.is_empty() {
+        targets.extend(store_targets(&args.stores, &targets, db)?);
+    }
     if targets.is_empty() {
         return Err(Failure::refused(
-            "no targets: pass --target STORE/CONTROLLER or --targets-csv FILE",
+            "no targets: pass --target STORE/CONTROLLER, --targets-csv FILE or --store STORE_ID",
         ));
     }
     Ok(targets)
+}
+
+/// Every known controller of each `--store`, in store order, leaving out targets already
+/// named another way. A store the inventory has no controller in is refused.
+fn store_targets(
+    stores: &[String],
+    named: &[TargetKey],
+    db: &Path,
+) -> Result<Vec<TargetKey>, Failure> {
+    let history = History::open(db)?;
+    let mut seen: HashSet<TargetKey> = named.iter().cloned().collect();
+    let mut out = Vec::new();
+    for store in stores {
+        let store_id = Id::new(store.as_str())
+            .map_err(|e| Failure::refused(format!("--store {store:?}: {e}")))?;
+        let controllers = history.store_controllers(store_id.as_str())?;
+        if controllers.is_empty() {
+            return Err(Failure::refused(format!(
+                "--store {store}: no known controllers in this store (see storefleet fleet list)"
+            )));
+        }
+        out.extend(controllers.into_iter().filter(|k| seen.insert(k.clone())));
+    }
+    Ok(out)
 }
 
 /// The library's artifact for this file and version, hashed now if it is new or changed.
@@ -152,7 +184,7 @@ pub async fn run(
     db: &Path,
     broker: &crate::broker::BrokerArgs,
 ) -> Result<u8, Failure> {
-    let targets = collect_targets(&args)?;
+    let targets = collect_targets(&args, db)?;
     let policy = args.policy.policy()?;
     let broker = broker.settings()?;
     let reporter = Reporter::new(args.json);

@@ -11,6 +11,7 @@ mod demo;
 mod deploy;
 mod failure;
 mod firmware;
+mod fleet;
 mod follow;
 mod inspect;
 mod live;
@@ -77,6 +78,9 @@ enum Command {
     /// Firmware files: register and hash them, serve them, check where they are hosted.
     #[command(subcommand)]
     Firmware(firmware::FirmwareCommand),
+    /// The inventory of controllers: import a CSV, add by hand, list.
+    #[command(subcommand)]
+    Fleet(fleet::FleetCommand),
     /// Run simulated controllers against a broker.
     Sim(sim::Args),
     /// Start an embedded broker and a simulated fleet for a demonstration.
@@ -152,6 +156,7 @@ fn run(command: Command, db: Option<PathBuf>, broker: &broker::BrokerArgs) -> Re
             format,
         } => inspect::export(db, &deployment_id, format),
         Command::Firmware(cmd) => firmware::run(cmd, db).map(|()| 0),
+        Command::Fleet(cmd) => fleet::run(cmd, db),
         Command::Sim(_) | Command::Demo(_) => unreachable!("handled before the history opens"),
     }
 }
