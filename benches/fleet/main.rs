@@ -249,6 +249,7 @@ async fn round_trip(dir: &Path, n: usize, rounds: usize) -> serde_json::Value {
         checksum: Md5Hex::parse("0123456789abcdef0123456789abcdef").unwrap(),
     };
     let (mut raw_s, mut sf_s, mut ratios, mut rss) = (vec![], vec![], vec![], vec![]);
+    let mut cpu = vec![];
     for round in 0..rounds {
         let raw = async {
             let broker = Mosquitto::start();
@@ -278,12 +279,14 @@ async fn round_trip(dir: &Path, n: usize, rounds: usize) -> serde_json::Value {
         };
         let ratio = s.elapsed.as_secs_f64() / r.as_secs_f64();
         println!(
-            "round trip N = {n:>6}, round {}: raw {:6.2} s, storefleet {:6.2} s, ratio {ratio:.2}, CLI peak RSS {} MiB",
+            "round trip N = {n:>6}, round {}: raw {:6.2} s, storefleet {:6.2} s, ratio {ratio:.2}, CLI peak RSS {} MiB, CLI CPU {:.1} s",
             round + 1,
             r.as_secs_f64(),
             s.elapsed.as_secs_f64(),
-            s.peak_rss_kib / 1024
+            s.peak_rss_kib / 1024,
+            s.cpu.as_secs_f64()
         );
+        cpu.push(s.cpu.as_secs_f64());
         raw_s.push(r.as_secs_f64());
         sf_s.push(s.elapsed.as_secs_f64());
         ratios.push(ratio);
@@ -295,7 +298,11 @@ async fn round_trip(dir: &Path, n: usize, rounds: usize) -> serde_json::Value {
         "storefleet_s": median(sf_s.clone()),
         "ratio": median(ratios.clone()),
         "peak_rss_mib": median(rss.clone()),
-        "rounds": { "raw_s": raw_s, "storefleet_s": sf_s, "ratio": ratios, "peak_rss_mib": rss },
+        "cli_cpu_s": median(cpu.clone()),
+        "rounds": {
+            "raw_s": raw_s, "storefleet_s": sf_s, "ratio": ratios, "peak_rss_mib": rss,
+            "cli_cpu_s": cpu,
+        },
     })
 }
 
