@@ -145,6 +145,7 @@ async fn a_deployment_over_mutual_tls_through_the_service_completes() {
             ack: Duration::from_secs(5),
             completion: Duration::from_secs(20),
         },
+        policy: Default::default(),
     };
     let summary = service.deploy(spec).await.expect("deploy");
     assert_eq!(summary.total, 20);

@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use super::rollout::{DeploymentState, RolloutControl, RolloutPolicy, WaveProgress, plan_waves};
 use super::spec::{Firmware, Timeouts};
 use super::status::{StatusCounts, TargetStatus};
 use super::target::Target;
@@ -14,29 +15,35 @@ use crate::protocol::Id;
 /// Everything needed to resume a deployment in another process: what
 /// [`super::Engine::snapshot`] gives and [`super::Engine::restore`] takes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeploymentState {
+pub struct DeploymentSnapshot {
     pub deployment_id: Id,
     pub firmware: Firmware,
     pub timeouts: Timeouts,
     pub created_at: Millis,
     /// In the order the deployment was created with.
     pub targets: Vec<Target>,
+    #[serde(default)]
+    pub policy: RolloutPolicy,
+    #[serde(default)]
+    pub control: RolloutControl,
 }
 
 /// A deployment as the engine holds it. Read-only outside the engine.
 #[derive(Debug, Clone)]
 pub struct Deployment {
-    pub(crate) state: DeploymentState,
+    pub(crate) state: DeploymentSnapshot,
     /// store id -> controller id -> target index; nested so lookups borrow the message's ids.
     index: HashMap<Id, HashMap<Id, usize>>,
     pub(crate) counts: StatusCounts,
     /// Queued targets without a command, in order, for the rollout policy to release.
     pub(crate) waiting: VecDeque<usize>,
+    /// Wave sizes, canary first (from the policy and the target count).
+    pub(crate) plan: Vec<u32>,
 }
 
 impl Deployment {
     /// Builds the indexes of a state whose targets are known to be distinct.
-    pub(crate) fn new(state: DeploymentState) -> Self {
+    pub(crate) fn new(state: DeploymentSnapshot) -> Self {
         let mut index: HashMap<Id, HashMap<Id, usize>> = HashMap::new();
         let mut counts = StatusCounts::default();
         let mut waiting = VecDeque::new();
@@ -50,11 +57,13 @@ impl Deployment {
                 waiting.push_back(i);
             }
         }
+        let plan = plan_waves(state.targets.len(), &state.policy);
         Self {
             state,
             index,
             counts,
             waiting,
+            plan,
         }
     }
 
@@ -62,7 +71,7 @@ impl Deployment {
         &self.state.deployment_id
     }
 
-    pub fn state(&self) -> &DeploymentState {
+    pub fn state(&self) -> &DeploymentSnapshot {
         &self.state
     }
 
@@ -88,6 +97,80 @@ impl Deployment {
         self.counts.terminal() == self.state.targets.len()
     }
 
+    /// Cancelled by the operator, finished, paused or running, in that order of precedence.
+    pub fn deployment_state(&self) -> DeploymentState {
+        let control = &self.state.control;
+        if control.cancelled {
+            DeploymentState::Cancelled
+        } else if self.is_finished() {
+            DeploymentState::Finished
+        } else if control.paused_reason.is_some() {
+            DeploymentState::Paused
+        } else {
+            DeploymentState::Running
+        }
+    }
+
+    pub fn policy(&self) -> &RolloutPolicy {
+        &self.state.policy
+    }
+
+    /// Wave sizes, canary first.
+    pub fn plan(&self) -> &[u32] {
+        &self.plan
+    }
+
+    /// The wave of target `index` (in deployment order).
+    pub fn wave_of(&self, index: usize) -> u32 {
+        let mut end = 0usize;
+        for (wave, &size) in self.plan.iter().enumerate() {
+            end += size as usize;
+            if index < end {
+                return u32::try_from(wave).unwrap_or(u32::MAX);
+            }
+        }
+        u32::try_from(self.plan.len().saturating_sub(1)).unwrap_or(u32::MAX)
+    }
+
+    /// Target indexes of wave `wave`.
+    pub(crate) fn wave_range(&self, wave: u32) -> std::ops::Range<usize> {
+        let wave = wave as usize;
+        let start: usize = self.plan.iter().take(wave).map(|&s| s as usize).sum();
+        let size = self.plan.get(wave).map_or(0, |&s| s as usize);
+        start..start + size
+    }
+
+    /// Every wave and how it went.
+    pub fn waves(&self) -> Vec<WaveProgress> {
+        (0..self.plan.len())
+            .map(|w| {
+                let index = u32::try_from(w).unwrap_or(u32::MAX);
+                let mut progress = WaveProgress {
+                    index,
+                    size: self.plan[w],
+                    started: index < self.state.control.waves_started,
+                    completed: 0,
+                    failed: 0,
+                    finished: true,
+                };
+                for target in &self.state.targets[self.wave_range(index)] {
+                    match target.status() {
+                        TargetStatus::Completed => progress.completed += 1,
+                        TargetStatus::Failed | TargetStatus::TimedOut => progress.failed += 1,
+                        _ => {}
+                    }
+                    progress.finished &= target.status().is_terminal();
+                }
+                progress
+            })
+            .collect()
+    }
+
+    /// The last wave started, if any.
+    pub fn current_wave(&self) -> Option<u32> {
+        self.state.control.waves_started.checked_sub(1)
+    }
+
     pub fn summary(&self) -> DeploymentSummary {
         let firmware = &self.state.firmware;
         DeploymentSummary {
@@ -102,12 +185,21 @@ impl Deployment {
             total: self.state.targets.len(),
             counts: self.counts,
             finished: self.is_finished(),
+            state: self.deployment_state(),
+            paused_reason: self.state.control.paused_reason.clone(),
+            policy: self.state.policy,
+            waves: self.waves(),
+            current_wave: self.current_wave(),
         }
     }
 
     /// One row per target, in deployment order.
     pub fn rows(&self) -> impl Iterator<Item = TargetRow> + '_ {
-        self.state.targets.iter().map(TargetRow::of)
+        self.state
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TargetRow::of(t, self.wave_of(i)))
     }
 }
 
@@ -131,6 +223,14 @@ pub struct DeploymentSummary {
     pub total: usize,
     pub counts: StatusCounts,
     pub finished: bool,
+    pub state: DeploymentState,
+    /// Why it is paused, while it is.
+    pub paused_reason: Option<String>,
+    pub policy: RolloutPolicy,
+    /// Every wave of the plan, canary first.
+    pub waves: Vec<WaveProgress>,
+    /// The last wave started.
+    pub current_wave: Option<u32>,
 }
 
 /// One target's current state, as `storefleet status --json` and the window list it.
@@ -147,10 +247,12 @@ pub struct TargetRow {
     /// The controller's errors if the current attempt failed.
     pub errors: Vec<String>,
     pub updated_at: Millis,
+    /// Its wave (0: the canary, or the only wave).
+    pub wave: u32,
 }
 
 impl TargetRow {
-    pub fn of(target: &Target) -> Self {
+    pub fn of(target: &Target, wave: u32) -> Self {
         Self {
             store_id: target.store_id.clone(),
             controller_id: target.controller_id.clone(),
@@ -158,6 +260,7 @@ impl TargetRow {
             attempt: target.current.number,
             errors: target.current.errors.clone(),
             updated_at: target.current.updated_at,
+            wave,
         }
     }
 }

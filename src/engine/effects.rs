@@ -4,6 +4,7 @@
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
+use super::rollout::RolloutEvent;
 use super::status::TargetStatus;
 use super::time::Millis;
 use crate::protocol::{Envelope, Event, FirmwareUpdate, Id};
@@ -84,6 +85,9 @@ pub struct Transition {
     pub at: Millis,
     /// The controller's error list, exactly, when `to` is failed; otherwise empty.
     pub errors: Vec<String>,
+    /// The target's wave (0: the canary, or the only wave).
+    #[serde(default)]
+    pub wave: u32,
 }
 
 /// Everything one engine call produced, in the order it happened.
@@ -96,10 +100,16 @@ pub struct Effects {
     /// cancelled before they left. If one is published anyway, report it with
     /// `on_published` as usual and the engine follows up with a cancel.
     pub withdrawn: Vec<Id>,
+    /// Plans, wave starts, pauses and resumes: record them with the deployment's
+    /// [`super::RolloutControl`] as it is after the call.
+    pub rollout: Vec<RolloutEvent>,
 }
 
 impl Effects {
     pub fn is_empty(&self) -> bool {
-        self.transitions.is_empty() && self.commands.is_empty() && self.withdrawn.is_empty()
+        self.transitions.is_empty()
+            && self.commands.is_empty()
+            && self.withdrawn.is_empty()
+            && self.rollout.is_empty()
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::protocol::Id;
 
+use super::rollout::DeploymentState;
 use super::status::TargetStatus;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +25,14 @@ pub enum EngineError {
     UnknownCommand(Id),
     #[error("target {store_id}/{controller_id} cannot get another attempt")]
     AttemptLimit { store_id: Id, controller_id: Id },
+    #[error("rollout policy: {0}")]
+    BadPolicy(&'static str),
+    #[error("deployment {deployment_id} is {state}: it cannot be {action}")]
+    NotRunning {
+        deployment_id: Id,
+        state: DeploymentState,
+        action: &'static str,
+    },
     #[error("cannot restore deployment {deployment_id}, target index {index}: {problem}")]
     Restore {
         deployment_id: Id,
@@ -44,6 +53,8 @@ impl EngineError {
             Self::UnknownCommand(_) => "unknown_command",
             Self::AttemptLimit { .. } => "attempt_limit",
             Self::Restore { .. } => "restore_inconsistent",
+            Self::BadPolicy(_) => "bad_policy",
+            Self::NotRunning { .. } => "not_running",
         }
     }
 }

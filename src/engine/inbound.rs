@@ -188,7 +188,7 @@ impl Engine {
                 &mut fx,
             );
         }
-        self.release_after(at.slot, &mut fx);
+        self.release_after(at.slot, now, &mut fx);
         at.finish(number, fx, reason)
     }
 
@@ -223,7 +223,7 @@ impl Engine {
             Report::Failed(errors) => (TargetStatus::Failed, errors),
         };
         self.set_status(at.slot, at.index, to, now, errors, &mut fx);
-        self.release_after(at.slot, &mut fx);
+        self.release_after(at.slot, now, &mut fx);
         at.finish(number, fx, None)
     }
 
@@ -263,7 +263,7 @@ impl Engine {
                     Vec::new(),
                     &mut fx,
                 );
-                self.release_after(at.slot, &mut fx);
+                self.release_after(at.slot, now, &mut fx);
                 at.finish(number, fx, None)
             }
             TargetStatus::Completed | TargetStatus::Failed => {

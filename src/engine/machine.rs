@@ -7,9 +7,11 @@
 
 use std::collections::HashMap;
 
-use super::deployment::{Deployment, DeploymentState};
+use super::deployment::{Deployment, DeploymentSnapshot};
 use super::effects::{CommandRole, Effects, Transition};
 use super::error::EngineError;
+use super::pacing::rearm_failures;
+use super::rollout::{RolloutControl, RolloutEvent, RolloutEventKind};
 use super::spec::DeploymentSpec;
 use super::status::TargetStatus;
 use super::target::Target;
@@ -41,8 +43,8 @@ impl Engine {
         Self::default()
     }
 
-    /// Starts a deployment: every target queued at attempt 1, and the update commands the
-    /// rollout policy releases now (today: one per target, in order).
+    /// Starts a deployment: every target queued at attempt 1, its plan and first wave, and
+    /// the update commands the rollout policy releases now.
     pub fn create(&mut self, spec: DeploymentSpec, now: Millis) -> Result<Effects, EngineError> {
         if self.by_id.contains_key(&spec.deployment_id) {
             return Err(EngineError::DeploymentExists(spec.deployment_id));
@@ -53,15 +55,34 @@ impl Engine {
             .into_iter()
             .map(|k| Target::new(k.store_id, k.controller_id, now))
             .collect();
-        let slot = self.install(Deployment::new(DeploymentState {
+        let slot = self.install(Deployment::new(DeploymentSnapshot {
             deployment_id: spec.deployment_id,
             firmware: spec.firmware,
             timeouts: spec.timeouts,
             created_at: now,
             targets,
+            policy: spec.policy,
+            control: RolloutControl {
+                waves_started: 1,
+                ..RolloutControl::default()
+            },
         }));
         let mut fx = Effects::default();
-        self.release(slot, &mut fx);
+        if let Some(d) = self.deployment_at(slot) {
+            for kind in [
+                RolloutEventKind::Planned {
+                    waves: d.plan().to_vec(),
+                },
+                RolloutEventKind::WaveStarted { wave: 0 },
+            ] {
+                fx.rollout.push(RolloutEvent {
+                    deployment_id: d.state.deployment_id.clone(),
+                    at: now,
+                    kind,
+                });
+            }
+        }
+        self.release(slot, now, &mut fx);
         Ok(fx)
     }
 
@@ -94,7 +115,7 @@ impl Engine {
                 }
             }
         }
-        self.release_after(r.slot, &mut fx);
+        self.release_after(r.slot, now, &mut fx);
         Ok(fx)
     }
 
@@ -121,7 +142,7 @@ impl Engine {
         touched.sort_unstable();
         touched.dedup();
         for slot in touched {
-            self.release(slot, &mut fx);
+            self.release(slot, now, &mut fx);
         }
         fx
     }
@@ -170,12 +191,15 @@ impl Engine {
         }
         if let Some(d) = self.deployment_at_mut(slot) {
             d.waiting.clear();
+            d.state.control.cancelled = true;
+            d.state.control.paused_reason = None;
         }
         Ok(fx)
     }
 
     /// Gives every failed and timed_out target a new attempt: queued again, with a new
     /// update command (new correlation id, same deployment id) once the policy releases it.
+    /// A retry lifts a cancel and re-arms the failure threshold, but not a pause.
     pub fn retry(&mut self, deployment_id: &Id, now: Millis) -> Result<Effects, EngineError> {
         let slot = self.slot_of(deployment_id)?;
         let retryable =
@@ -196,10 +220,12 @@ impl Engine {
         let mut fx = Effects::default();
         if let Some(d) = self.deployment_at_mut(slot) {
             let deployment_id = d.state.deployment_id.clone();
+            let waves: Vec<u32> = (0..d.state.targets.len()).map(|i| d.wave_of(i)).collect();
             for (index, target) in d.state.targets.iter_mut().enumerate() {
                 if !retryable(target) {
                     continue;
                 }
+                let wave = waves[index];
                 let from = target.status();
                 let number = target.current.number.saturating_add(1);
                 target.begin_attempt(number, now);
@@ -214,10 +240,15 @@ impl Engine {
                     to: TargetStatus::Queued,
                     at: now,
                     errors: Vec::new(),
+                    wave,
                 });
             }
+            if !fx.transitions.is_empty() {
+                d.state.control.cancelled = false;
+                rearm_failures(d);
+            }
         }
-        self.release(slot, &mut fx);
+        self.release(slot, now, &mut fx);
         Ok(fx)
     }
 

@@ -51,9 +51,11 @@ mod error;
 mod inbound;
 mod machine;
 mod outcome;
+mod pacing;
 mod policy;
 mod queries;
 mod restore;
+mod rollout;
 mod spec;
 mod status;
 mod steps;
@@ -64,14 +66,19 @@ mod timeouts;
 #[cfg(test)]
 mod tests;
 
-pub use deployment::{Deployment, DeploymentState, DeploymentSummary, TargetRow};
+pub use deployment::{Deployment, DeploymentSnapshot, DeploymentSummary, TargetRow};
 pub use effects::{CommandKind, CommandRole, Effects, OutboundCommand, Transition};
 pub use error::{EngineError, RestoreProblem};
 pub use machine::Engine;
 pub use outcome::{
     Handled, InboundOutcome, ObservedCommand, RejectReason, TargetRef, UnchangedReason,
 };
+pub use pacing::PAUSED_BY_OPERATOR;
 pub use restore::Restored;
+pub use rollout::{
+    Advance, DeploymentState, FailureThreshold, RolloutControl, RolloutEvent, RolloutEventKind,
+    RolloutPolicy, WaveProgress, plan_waves,
+};
 pub use spec::{DeploymentSpec, Firmware, TargetKey, Timeouts};
 pub use status::{StatusCounts, TargetStatus};
 pub use target::{Attempt, CommandRecord, Target};

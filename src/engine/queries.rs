@@ -1,6 +1,6 @@
 //! Read-only views of the engine's deployments, and taking them out or back in.
 
-use super::deployment::{Deployment, DeploymentState, DeploymentSummary, TargetRow};
+use super::deployment::{Deployment, DeploymentSnapshot, DeploymentSummary, TargetRow};
 use super::effects::{CommandRole, OutboundCommand};
 use super::machine::Engine;
 use super::status::{StatusCounts, TargetStatus};
@@ -38,12 +38,12 @@ impl Engine {
     }
 
     /// The deployment's state, to persist or to restore elsewhere.
-    pub fn snapshot(&self, deployment_id: &Id) -> Option<DeploymentState> {
+    pub fn snapshot(&self, deployment_id: &Id) -> Option<DeploymentSnapshot> {
         self.deployment(deployment_id).map(|d| d.state.clone())
     }
 
     /// Forgets a deployment (its replies become `unknown_deployment`), returning its state.
-    pub fn remove(&mut self, deployment_id: &Id) -> Option<DeploymentState> {
+    pub fn remove(&mut self, deployment_id: &Id) -> Option<DeploymentSnapshot> {
         let slot = self.by_id.remove(deployment_id)?;
         let deployment = self.slots.get_mut(slot)?.take()?;
         let timeouts = deployment.state.timeouts;

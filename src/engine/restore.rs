@@ -1,6 +1,6 @@
 //! Resuming a deployment in a new process from its saved state.
 //!
-//! History may persist [`DeploymentState`] as it is (serde), or rebuild it from what the
+//! History may persist [`DeploymentSnapshot`] as it is (serde), or rebuild it from what the
 //! engine handed out: per target and attempt, `status`, `updated_at` and `errors` are those
 //! of the attempt's last [`super::Transition`]; a command's `correlation_id` comes from its
 //! [`super::OutboundCommand`], `sent_at` from the transition to `sent` (update) or the
@@ -18,7 +18,7 @@
 
 use std::collections::HashSet;
 
-use super::deployment::{Deployment, DeploymentState};
+use super::deployment::{Deployment, DeploymentSnapshot};
 use super::effects::{CommandRole, Effects, OutboundCommand};
 use super::error::{EngineError, RestoreProblem};
 use super::machine::{CommandRef, Engine};
@@ -40,7 +40,7 @@ pub struct Restored {
 impl Engine {
     /// Takes back a deployment saved by [`Engine::snapshot`] (or rebuilt from history),
     /// after checking that the engine can continue from it.
-    pub fn restore(&mut self, state: DeploymentState) -> Result<Restored, EngineError> {
+    pub fn restore(&mut self, state: DeploymentSnapshot) -> Result<Restored, EngineError> {
         if self.by_id.contains_key(&state.deployment_id) {
             return Err(EngineError::DeploymentExists(state.deployment_id));
         }
@@ -67,7 +67,21 @@ impl Engine {
         }
 
         let deployment_id = state.deployment_id.clone();
-        let slot = self.install(Deployment::new(state));
+        let mut deployment = Deployment::new(state);
+        if deployment.state.control.waves_started == 0 {
+            // Saved before rollout policies: everything was released at once.
+            deployment.state.control.waves_started =
+                u32::try_from(deployment.plan().len()).unwrap_or(u32::MAX);
+        }
+        // Only timestamps the rollout events a restore might cause.
+        let now = deployment
+            .state
+            .targets
+            .iter()
+            .map(|t| t.current.updated_at)
+            .max()
+            .unwrap_or(deployment.state.created_at);
+        let slot = self.install(deployment);
         // Field access, not `deployment_at`, so the borrow stays off `commands` and `deadlines`.
         if let Some(d) = self.slots.get(slot).and_then(Option::as_ref) {
             let timeouts = d.state.timeouts;
@@ -95,7 +109,7 @@ impl Engine {
         }
         let resend = self.pending_commands(&deployment_id).unwrap_or_default();
         let mut effects = Effects::default();
-        self.release(slot, &mut effects);
+        self.release(slot, now, &mut effects);
         Ok(Restored { resend, effects })
     }
 }

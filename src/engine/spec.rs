@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::EngineError;
+use super::rollout::RolloutPolicy;
 use super::time::duration_ms;
 use crate::protocol::{FirmwareUpdate, Id, Md5Hex};
 
@@ -81,6 +82,8 @@ pub struct DeploymentSpec {
     /// In the order the user gave; queries and commands keep this order.
     pub targets: Vec<TargetKey>,
     pub timeouts: Timeouts,
+    /// Waves, caps and pauses; the default sends everything at once.
+    pub policy: RolloutPolicy,
 }
 
 /// Refuses an empty target list and the first repeated target.
@@ -89,6 +92,7 @@ impl DeploymentSpec {
     /// before they connect anywhere.
     pub fn check(&self) -> Result<(), EngineError> {
         self.timeouts.check()?;
+        self.policy.check()?;
         check_targets(self.targets.iter().map(|k| (&k.store_id, &k.controller_id)))
     }
 }

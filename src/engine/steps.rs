@@ -1,12 +1,11 @@
 //! The small state changes every engine call is built from: a status change with its
-//! counts, clocks and transition; a new command; the rollout policy's releases.
+//! counts, clocks and transition; a new command.
 
 use std::collections::HashMap;
 
 use super::deployment::Deployment;
 use super::effects::{CommandKind, CommandRole, Effects, OutboundCommand, Transition};
 use super::machine::{CommandRef, Engine};
-use super::policy::{self, ReleaseContext};
 use super::status::TargetStatus;
 use super::target::{CommandRecord, Target};
 use super::time::Millis;
@@ -28,6 +27,7 @@ impl Engine {
             return;
         };
         let timeouts = d.state.timeouts;
+        let wave = d.wave_of(index);
         let Some(target) = d.state.targets.get_mut(index) else {
             return;
         };
@@ -56,6 +56,7 @@ impl Engine {
             to,
             at: now,
             errors,
+            wave,
         });
     }
 
@@ -156,41 +157,6 @@ impl Engine {
         });
         fx.commands.extend(command);
         true
-    }
-
-    /// Hands update commands to the targets the rollout policy releases now.
-    pub(crate) fn release(&mut self, slot: usize, fx: &mut Effects) {
-        let Some(d) = self.deployment_at(slot) else {
-            return;
-        };
-        let mut budget = policy::release_count(&ReleaseContext {
-            waiting: d.waiting.len(),
-            counts: d.counts,
-        });
-        while budget > 0 {
-            let Some(index) = self
-                .deployment_at_mut(slot)
-                .and_then(|d| d.waiting.pop_front())
-            else {
-                break;
-            };
-            let still_waiting = self
-                .target(slot, index)
-                .is_some_and(|t| t.status() == TargetStatus::Queued && t.current.update.is_none());
-            if still_waiting && self.new_command(slot, index, CommandRole::Update, fx) {
-                budget -= 1;
-            }
-        }
-    }
-
-    /// Asks the policy again after a call that changed statuses (cheap when none wait).
-    pub(crate) fn release_after(&mut self, slot: usize, fx: &mut Effects) {
-        let waiting = self
-            .deployment_at(slot)
-            .is_some_and(|d| !d.waiting.is_empty());
-        if waiting && !fx.transitions.is_empty() {
-            self.release(slot, fx);
-        }
     }
 }
 

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use super::{History, HistoryError};
 use crate::engine::{
-    DeploymentState, Firmware, Millis, StatusCounts, Target, TargetStatus, Timeouts,
+    DeploymentSnapshot, DeploymentState, Firmware, Millis, RolloutControl, RolloutEvent,
+    RolloutEventKind, RolloutPolicy, StatusCounts, Target, TargetStatus, Timeouts, plan_waves,
 };
 use crate::protocol::{Id, Md5Hex};
 
@@ -29,6 +30,10 @@ pub struct DeploymentRow {
     pub origin: String,
     pub finished_at: Option<Millis>,
     pub counts: StatusCounts,
+    pub state: DeploymentState,
+    /// Why it is paused, while it is.
+    pub paused_reason: Option<String>,
+    pub policy: RolloutPolicy,
 }
 
 /// One target's current attempt.
@@ -41,6 +46,8 @@ pub struct TargetStatusRow {
     pub attempt: u32,
     pub errors: Vec<String>,
     pub updated_at: Millis,
+    /// Its wave (0: the canary, or the only wave).
+    pub wave: u32,
 }
 
 /// A recorded message, for export and the activity view.
@@ -79,9 +86,42 @@ fn decode_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, HistoryE
 }
 
 const DEPLOYMENT_COLUMNS: &str = "id, firmware_version, file_url, file_size, checksum,
-    ack_timeout_ms, completion_timeout_ms, created_at, target_count, origin, finished_at";
+    ack_timeout_ms, completion_timeout_ms, created_at, target_count, origin, finished_at,
+    policy, control";
+
+/// A JSON column that may be NULL (rows from before migration 3): the type's default.
+fn json_column<T: serde::de::DeserializeOwned + Default>(
+    r: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<T> {
+    match r.get::<_, Option<String>>(index)? {
+        None => Ok(T::default()),
+        Some(text) => serde_json::from_str(&text).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                index,
+                rusqlite::types::Type::Text,
+                Box::new(e),
+            )
+        }),
+    }
+}
+
+/// A deployment's state as the history knows it (the engine's rule, from the saved parts).
+fn state_of(finished: bool, control: &RolloutControl) -> DeploymentState {
+    if control.cancelled {
+        DeploymentState::Cancelled
+    } else if finished {
+        DeploymentState::Finished
+    } else if control.paused_reason.is_some() {
+        DeploymentState::Paused
+    } else {
+        DeploymentState::Running
+    }
+}
 
 fn deployment_row(r: &Row<'_>) -> rusqlite::Result<DeploymentRow> {
+    let finished_at = r.get::<_, Option<i64>>(10)?.map(millis);
+    let control: RolloutControl = json_column(r, 12)?;
     Ok(DeploymentRow {
         deployment_id: r.get(0)?,
         firmware_version: r.get(1)?,
@@ -93,8 +133,11 @@ fn deployment_row(r: &Row<'_>) -> rusqlite::Result<DeploymentRow> {
         created_at: millis(r.get(7)?),
         target_count: r.get::<_, i64>(8)?.max(0) as u64,
         origin: r.get(9)?,
-        finished_at: r.get::<_, Option<i64>>(10)?.map(millis),
+        finished_at,
         counts: StatusCounts::default(),
+        state: state_of(finished_at.is_some(), &control),
+        paused_reason: control.paused_reason,
+        policy: json_column(r, 11)?,
     })
 }
 
@@ -158,6 +201,16 @@ impl History {
         &self,
         deployment_id: &str,
     ) -> Result<Vec<TargetStatusRow>, HistoryError> {
+        let plan = match self.deployment(deployment_id)? {
+            Some(row) => plan_waves(row.target_count as usize, &row.policy),
+            None => Vec::new(),
+        };
+        let mut wave_ends = plan.iter().scan(0usize, |end, &size| {
+            *end += size as usize;
+            Some(*end)
+        });
+        let mut wave = 0u32;
+        let mut wave_end = wave_ends.next().unwrap_or(usize::MAX);
         let mut stmt = self.conn().prepare_cached(
             "SELECT store_id, controller_id, status, attempt, errors, updated_at FROM targets
              WHERE deployment_id = ?1 ORDER BY position",
@@ -166,6 +219,15 @@ impl History {
         let mut q = stmt.query(params![deployment_id])?;
         while let Some(r) = q.next()? {
             let status: String = r.get(2)?;
+            while out.len() >= wave_end {
+                match wave_ends.next() {
+                    Some(end) => {
+                        wave += 1;
+                        wave_end = end;
+                    }
+                    None => wave_end = usize::MAX,
+                }
+            }
             out.push(TargetStatusRow {
                 store_id: r.get(0)?,
                 controller_id: r.get(1)?,
@@ -174,6 +236,7 @@ impl History {
                 attempt: r.get(3)?,
                 errors: decode_json(&r.get::<_, String>(4)?)?,
                 updated_at: millis(r.get(5)?),
+                wave,
             });
         }
         Ok(out)
@@ -181,7 +244,7 @@ impl History {
 
     /// The full engine state of every local deployment that is not finished, for the service
     /// to resume after a restart.
-    pub fn unfinished_deployments(&self) -> Result<Vec<DeploymentState>, HistoryError> {
+    pub fn unfinished_deployments(&self) -> Result<Vec<DeploymentSnapshot>, HistoryError> {
         let mut stmt = self.conn().prepare(&format!(
             "SELECT {DEPLOYMENT_COLUMNS} FROM deployments
              WHERE finished_at IS NULL AND origin = 'local' ORDER BY created_at"
@@ -199,7 +262,7 @@ impl History {
     pub fn deployment_state(
         &self,
         deployment_id: &str,
-    ) -> Result<Option<DeploymentState>, HistoryError> {
+    ) -> Result<Option<DeploymentSnapshot>, HistoryError> {
         let row = self
             .conn()
             .query_row(
@@ -211,7 +274,7 @@ impl History {
         row.map(|h| self.state_from_row(h)).transpose()
     }
 
-    fn state_from_row(&self, h: DeploymentRow) -> Result<DeploymentState, HistoryError> {
+    fn state_from_row(&self, h: DeploymentRow) -> Result<DeploymentSnapshot, HistoryError> {
         let corrupt =
             |what: String| HistoryError::Corrupt(format!("deployment {}: {what}", h.deployment_id));
         let mut stmt = self.conn().prepare_cached(
@@ -221,7 +284,7 @@ impl History {
             .query_map(params![h.deployment_id], |r| r.get::<_, String>(0))?
             .map(|text| decode_json::<Target>(&text?))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(DeploymentState {
+        Ok(DeploymentSnapshot {
             deployment_id: Id::new(h.deployment_id.clone()).map_err(|e| corrupt(e.to_string()))?,
             firmware: Firmware {
                 firmware_version: h.firmware_version,
@@ -235,7 +298,39 @@ impl History {
             },
             created_at: h.created_at,
             targets,
+            policy: h.policy,
+            control: self.rollout_control(&h.deployment_id)?,
         })
+    }
+
+    fn rollout_control(&self, deployment_id: &str) -> Result<RolloutControl, HistoryError> {
+        let text: Option<String> = self
+            .conn()
+            .prepare_cached("SELECT control FROM deployments WHERE id = ?1")?
+            .query_row(params![deployment_id], |r| r.get(0))
+            .optional()?
+            .flatten();
+        text.map_or(Ok(RolloutControl::default()), |t| decode_json(&t))
+    }
+
+    /// A deployment's rollout history, oldest first: its plan, wave starts, pauses, resumes.
+    pub fn rollout_events(&self, deployment_id: &str) -> Result<Vec<RolloutEvent>, HistoryError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT deployment_id, at, detail FROM rollout_events
+             WHERE deployment_id = ?1 ORDER BY id",
+        )?;
+        let mut out = Vec::new();
+        let mut q = stmt.query(params![deployment_id])?;
+        while let Some(r) = q.next()? {
+            let id: String = r.get(0)?;
+            let kind: RolloutEventKind = decode_json(&r.get::<_, String>(2)?)?;
+            out.push(RolloutEvent {
+                deployment_id: Id::new(id).map_err(|e| HistoryError::Corrupt(e.to_string()))?,
+                at: millis(r.get(1)?),
+                kind,
+            });
+        }
+        Ok(out)
     }
 
     /// Commands written but not yet confirmed by the broker, oldest first.

@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{History, HistoryError};
-use crate::engine::{DeploymentState, Millis, Target, Transition};
+use crate::engine::{DeploymentSnapshot, Millis, RolloutControl, RolloutEvent, Target, Transition};
 
 /// A message in or out, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +60,7 @@ pub struct TargetWrite {
 /// Everything one service step wants stored, written in one transaction.
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub new_deployments: Vec<DeploymentState>,
+    pub new_deployments: Vec<DeploymentSnapshot>,
     pub targets: Vec<TargetWrite>,
     pub transitions: Vec<Transition>,
     pub messages: Vec<MessageRecord>,
@@ -70,6 +70,10 @@ pub struct Batch {
     pub withdrawn: Vec<String>,
     /// (deployment id, finished at; `None` reopens it after a retry)
     pub finished: Vec<(String, Option<Millis>)>,
+    /// Plans, wave starts, pauses and resumes.
+    pub rollout_events: Vec<RolloutEvent>,
+    /// (deployment id, its rollout control after this batch)
+    pub controls: Vec<(String, RolloutControl)>,
 }
 
 impl Batch {
@@ -82,6 +86,8 @@ impl Batch {
             && self.sent.is_empty()
             && self.withdrawn.is_empty()
             && self.finished.is_empty()
+            && self.rollout_events.is_empty()
+            && self.controls.is_empty()
     }
 }
 
@@ -120,8 +126,9 @@ impl History {
         {
             let mut insert_deployment = tx.prepare_cached(
                 "INSERT OR IGNORE INTO deployments (id, firmware_version, file_url, file_size,
-                    checksum, ack_timeout_ms, completion_timeout_ms, created_at, target_count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    checksum, ack_timeout_ms, completion_timeout_ms, created_at, target_count,
+                    policy, control)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
             for d in &batch.new_deployments {
                 insert_deployment.execute(params![
@@ -134,6 +141,8 @@ impl History {
                     i64::try_from(d.timeouts.completion.as_millis()).unwrap_or(i64::MAX),
                     ms(d.created_at),
                     d.targets.len() as i64,
+                    json(&d.policy)?,
+                    json(&d.control)?,
                 ])?;
             }
             let mut upsert_target = tx.prepare_cached(
@@ -238,6 +247,23 @@ impl History {
                 tx.prepare_cached("UPDATE deployments SET finished_at = ?2 WHERE id = ?1")?;
             for (deployment_id, at) in &batch.finished {
                 finish.execute(params![deployment_id, at.map(ms)])?;
+            }
+            let mut insert_event = tx.prepare_cached(
+                "INSERT INTO rollout_events (deployment_id, at, kind, detail)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for e in &batch.rollout_events {
+                insert_event.execute(params![
+                    e.deployment_id.as_str(),
+                    ms(e.at),
+                    e.kind.code(),
+                    json(&e.kind)?,
+                ])?;
+            }
+            let mut set_control =
+                tx.prepare_cached("UPDATE deployments SET control = ?2 WHERE id = ?1")?;
+            for (deployment_id, control) in &batch.controls {
+                set_control.execute(params![deployment_id, json(control)?])?;
             }
         }
         tx.commit()?;

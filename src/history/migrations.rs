@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "deployments, targets, transitions, messages, outbox",
         sql: super::deployments_schema::SQL,
     },
+    Migration {
+        version: 3,
+        name: "rollout policies: per-deployment policy and control, rollout events",
+        sql: super::rollout_schema::SQL,
+    },
 ];
 
 /// Why a migration run did not complete. Nothing was changed in any of these cases.

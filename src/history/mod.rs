@@ -11,6 +11,7 @@ mod deployments_schema;
 mod downloads;
 mod export;
 pub mod migrations;
+mod rollout_schema;
 mod settings;
 
 use std::path::{Path, PathBuf};

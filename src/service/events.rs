@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::engine::{DeploymentSummary, Transition};
+use crate::engine::{DeploymentSummary, RolloutEvent, Transition};
 use crate::link::LinkState;
 
 /// One notice from the service, sent after the history has recorded what it reports.
@@ -10,6 +10,8 @@ use crate::link::LinkState;
 pub enum ServiceEvent {
     /// Target status changes, in order, in batches.
     Transitions(Arc<Vec<Transition>>),
+    /// Wave starts, pauses and resumes, in order, with each deployment's summary after them.
+    Rollout(Arc<Vec<RolloutEvent>>),
     /// Every target of this deployment is terminal.
     Finished(Arc<DeploymentSummary>),
     /// The broker connection changed.

@@ -195,6 +195,16 @@ impl Service {
         self.ask(|tx| Request::Retry(id, tx)).await
     }
 
+    /// Stops sending new commands for the deployment; targets already sent go on.
+    pub async fn pause(&self, id: Id) -> Result<DeploymentSummary, ServiceError> {
+        self.ask(|tx| Request::Pause(id, tx)).await
+    }
+
+    /// Lifts a pause (starting the next wave if the last one has finished).
+    pub async fn resume(&self, id: Id) -> Result<DeploymentSummary, ServiceError> {
+        self.ask(|tx| Request::Resume(id, tx)).await
+    }
+
     pub async fn summary(&self, id: Id) -> Result<Option<DeploymentSummary>, ServiceError> {
         self.ask(|tx| Request::Summary(id, tx)).await
     }

@@ -12,8 +12,8 @@ use super::events::ServiceEvent;
 use super::writer::{Committed, Flush, PublishItem, Writer};
 use super::{ServiceError, now_millis};
 use crate::engine::{
-    DeploymentSpec, DeploymentSummary, Effects, Engine, InboundOutcome, Millis, OutboundCommand,
-    RejectReason, TargetRow, Transition,
+    DeploymentSpec, DeploymentSummary, Effects, Engine, EngineError, InboundOutcome, Millis,
+    OutboundCommand, RejectReason, RolloutEvent, TargetRow, Transition,
 };
 use crate::history::{History, MessageDirection, MessageRecord, OutboxEntry, TargetWrite};
 use crate::link::{InboundMessage, LinkEvent, PublishError, Publisher};
@@ -30,6 +30,8 @@ pub(super) enum Request {
     Deploy(DeploymentSpec, Reply<DeploymentSummary>),
     Cancel(Id, Reply<DeploymentSummary>),
     Retry(Id, Reply<DeploymentSummary>),
+    Pause(Id, Reply<DeploymentSummary>),
+    Resume(Id, Reply<DeploymentSummary>),
     Summary(Id, Reply<Option<DeploymentSummary>>),
     Targets(Id, Reply<Option<Vec<TargetRow>>>),
     /// Answers once everything staged so far is committed.
@@ -53,6 +55,7 @@ pub(super) struct Owner {
     staged_rows: usize,
     touched: HashSet<TargetKey>,
     transitions: Vec<Transition>,
+    rollout: Vec<RolloutEvent>,
     inbound: usize,
     rejected: usize,
     reported_finished: HashSet<Id>,
@@ -87,6 +90,7 @@ impl Owner {
             staged_rows: 0,
             touched: HashSet::new(),
             transitions: Vec::new(),
+            rollout: Vec::new(),
             inbound: 0,
             rejected: 0,
             reported_finished,
@@ -184,6 +188,12 @@ impl Owner {
                     }
                 }
             }
+            Request::Pause(id, reply) => {
+                self.rollout_request(id, reply, |engine, id, now| engine.pause(id, now));
+            }
+            Request::Resume(id, reply) => {
+                self.rollout_request(id, reply, |engine, id, now| engine.resume(id, now));
+            }
             Request::Summary(id, reply) => {
                 let _ = reply.send(Ok(self.engine.summary(&id)));
             }
@@ -191,6 +201,28 @@ impl Owner {
                 let _ = reply.send(Ok(self.engine.target_rows(&id)));
             }
             Request::Sync(reply) => self.reply_after_commit(reply, Some(())),
+        }
+    }
+
+    /// Pause or resume: loads the deployment if needed, applies, answers after the commit.
+    fn rollout_request(
+        &mut self,
+        id: Id,
+        reply: Reply<DeploymentSummary>,
+        apply: impl FnOnce(&mut Engine, &Id, Millis) -> Result<Effects, EngineError>,
+    ) {
+        if let Err(e) = self.ensure_loaded(&id) {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        match apply(&mut self.engine, &id, now_millis()) {
+            Ok(fx) => {
+                self.stage(fx);
+                self.reply_after_commit(reply, self.engine.summary(&id));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(ServiceError::Engine(e)));
+            }
         }
     }
 
@@ -359,7 +391,9 @@ impl Owner {
             transitions,
             commands,
             withdrawn,
+            rollout,
         } = fx;
+        self.stage_rollout(rollout);
         self.stage_transitions(transitions, false);
         self.stage_commands(commands);
         self.stage_withdrawn(withdrawn);
@@ -373,7 +407,9 @@ impl Owner {
             transitions,
             commands,
             withdrawn,
+            rollout,
         } = fx;
+        self.stage_rollout(rollout);
         for c in &commands {
             self.touched.insert((
                 c.deployment_id.clone(),
@@ -449,6 +485,30 @@ impl Owner {
         }
     }
 
+    /// Rollout events go to the history with the deployment's control as it is now (later
+    /// writes in the batch win, so the last control of a deployment is what is stored).
+    fn stage_rollout(&mut self, rollout: Vec<RolloutEvent>) {
+        if rollout.is_empty() {
+            return;
+        }
+        let mut ids: Vec<&Id> = rollout.iter().map(|e| &e.deployment_id).collect();
+        ids.dedup();
+        for id in ids {
+            if let Some(d) = self.engine.deployment(id) {
+                self.staged
+                    .batch
+                    .controls
+                    .push((id.to_string(), d.state().control.clone()));
+            }
+        }
+        self.staged_rows += rollout.len();
+        self.staged
+            .batch
+            .rollout_events
+            .extend(rollout.iter().cloned());
+        self.rollout.extend(rollout);
+    }
+
     fn stage_withdrawn(&mut self, withdrawn: Vec<Id>) {
         for id in withdrawn {
             self.withdrawn.insert(id.to_string());
@@ -498,6 +558,10 @@ impl Owner {
             flush
                 .events
                 .push(ServiceEvent::Transitions(Arc::new(transitions)));
+        }
+        if !self.rollout.is_empty() {
+            let rollout = std::mem::take(&mut self.rollout);
+            flush.events.push(ServiceEvent::Rollout(Arc::new(rollout)));
         }
         if self.inbound > 0 {
             flush.events.push(ServiceEvent::Messages {

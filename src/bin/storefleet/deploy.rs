@@ -196,6 +196,7 @@ pub async fn run(
             ack: args.ack_timeout,
             completion: args.timeout,
         },
+        policy: Default::default(),
     };
     spec.check().map_err(|e| Failure::refused(e.to_string()))?;
     let mut service = Service::start(ServiceConfig {

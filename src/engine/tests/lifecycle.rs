@@ -139,6 +139,7 @@ fn published_moves_queued_to_sent() {
             to: Sent,
             at: at(500),
             errors: vec![],
+            wave: 0,
         }]
     );
     assert_eq!(run.statuses(), vec![Sent, Queued]);

@@ -8,5 +8,6 @@ mod queries;
 mod replies;
 mod restore;
 mod retry;
+mod rollout;
 mod support;
 mod timeouts;

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use super::support::*;
 use crate::engine::{
-    DeploymentState, Effects, Engine, Millis, OutboundCommand, StatusCounts, TargetStatus,
+    DeploymentSnapshot, Effects, Engine, Millis, OutboundCommand, StatusCounts, TargetStatus,
 };
 use crate::protocol::{Event, Id};
 
@@ -96,7 +96,7 @@ impl Model {
         self.issued.extend(fx.commands);
     }
 
-    fn state(&self) -> DeploymentState {
+    fn state(&self) -> DeploymentSnapshot {
         self.engine.snapshot(&self.deployment_id).expect("snapshot")
     }
 
@@ -182,7 +182,7 @@ impl Model {
             }
             Op::Restore => {
                 let text = serde_json::to_string(&self.state()).expect("serialize");
-                let state: DeploymentState = serde_json::from_str(&text).expect("parse");
+                let state: DeploymentSnapshot = serde_json::from_str(&text).expect("parse");
                 let mut engine = Engine::new();
                 let restored = engine.restore(state).expect("own snapshot restores");
                 assert!(restored.effects.is_empty());

@@ -2,13 +2,13 @@
 
 use super::support::*;
 use crate::engine::{
-    DeploymentState, Engine, EngineError, InboundOutcome, RejectReason, RestoreProblem,
+    DeploymentSnapshot, Engine, EngineError, InboundOutcome, RejectReason, RestoreProblem,
     TargetStatus, UnchangedReason,
 };
 use TargetStatus::*;
 
 /// Through JSON, as history might store it.
-fn round_trip(state: &DeploymentState) -> DeploymentState {
+fn round_trip(state: &DeploymentSnapshot) -> DeploymentSnapshot {
     let text = serde_json::to_string(state).expect("serialize");
     serde_json::from_str(&text).expect("deserialize")
 }
@@ -231,7 +231,7 @@ fn restore_refuses_a_correlation_id_held_by_another_deployment() {
 fn restore_refuses_inconsistent_records() {
     let run = mid_deployment();
     let base = run.engine.snapshot(&run.deployment_id).expect("snapshot");
-    type Breakage = Box<dyn Fn(&mut DeploymentState)>;
+    type Breakage = Box<dyn Fn(&mut DeploymentSnapshot)>;
     let cases: Vec<(Breakage, RestoreProblem)> = vec![
         (
             Box::new(|s| s.targets[1].current.number = 2),
@@ -356,5 +356,5 @@ fn state_json_uses_stable_field_names() {
     assert_eq!(failed["errors"], serde_json::json!(["e1", "e2"]));
     assert_eq!(failed["update"]["sent_at"], T0 + 1_000);
     let bad_checksum = json.to_string().replace("8a3be389", "zzzzzzzz");
-    assert!(serde_json::from_str::<DeploymentState>(&bad_checksum).is_err());
+    assert!(serde_json::from_str::<DeploymentSnapshot>(&bad_checksum).is_err());
 }

@@ -59,6 +59,7 @@ pub fn spec(deployment: &str, targets: Vec<TargetKey>) -> DeploymentSpec {
         firmware: firmware(),
         targets,
         timeouts: timeouts(),
+        policy: Default::default(),
     }
 }
 
