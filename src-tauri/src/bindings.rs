@@ -10,7 +10,8 @@ mod tests {
     use ts_rs::{Config, TS};
 
     use storefleet::engine::{
-        DeploymentSummary, Millis, StatusCounts, TargetRow, TargetStatus, Transition,
+        Advance, DeploymentState, DeploymentSummary, FailureThreshold, Millis, RolloutPolicy,
+        StatusCounts, TargetRow, TargetStatus, Transition, WaveProgress,
     };
     use storefleet::history::{Artifact, DeploymentRow, MessageRow};
 
@@ -57,6 +58,11 @@ mod tests {
             MessageRow,
             Artifact,
             Millis,
+            Advance,
+            FailureThreshold,
+            RolloutPolicy,
+            DeploymentState,
+            WaveProgress,
             // Desktop-only types (docs/ipc.md).
             BrokerProfile,
             ProfileInput,

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use storefleet::engine::{
-    DeploymentSpec, DeploymentSummary, Engine, Firmware, TargetKey, TargetRow, Timeouts,
+    DeploymentSpec, DeploymentSummary, Engine, Firmware, RolloutPolicy,
+    TargetKey, TargetRow, Timeouts, plan_waves,
 };
 use storefleet::firmware::{Deployable, Library, preflight::parse_url};
 use storefleet::history::History;
@@ -42,6 +43,8 @@ pub struct NewDeployment {
     pub targets: Vec<TargetInput>,
     pub ack_timeout_secs: u64,
     pub completion_timeout_secs: u64,
+    /// Waves, caps and pauses; `null` sends to every target at once.
+    pub policy: Option<RolloutPolicy>,
 }
 
 /// The wizard's last step: what will be sent, to how many.
@@ -141,6 +144,7 @@ pub fn plan(
             ack: Duration::from_secs(request.ack_timeout_secs),
             completion: Duration::from_secs(request.completion_timeout_secs),
         },
+        policy: request.policy.unwrap_or_default(),
     };
     spec.check()
         .map_err(|e| BoundaryError::invalid(e.to_string()))?;
@@ -159,7 +163,10 @@ pub fn plan(
         checksum: artifact.md5.clone(),
         target_count: spec.targets.len() as u64,
         store_count: stores.len() as u64,
-        waves: vec![spec.targets.len() as u64],
+        waves: plan_waves(spec.targets.len(), &spec.policy)
+            .into_iter()
+            .map(u64::from)
+            .collect(),
         warnings,
     };
     Ok(Plan {
@@ -225,6 +232,7 @@ fn from_history(path: &Path, id: &Id) -> Result<DeploymentDetail, BoundaryError>
                 attempt: t.attempt,
                 errors: t.errors,
                 updated_at: t.updated_at,
+                wave: t.wave,
             })
         })
         .collect();
@@ -240,6 +248,12 @@ fn from_history(path: &Path, id: &Id) -> Result<DeploymentDetail, BoundaryError>
         total: row.target_count as usize,
         counts: row.counts,
         finished: row.finished_at.is_some(),
+        // Another operator's: its waves are not on the wire.
+        state: row.state,
+        paused_reason: row.paused_reason,
+        policy: row.policy,
+        waves: Vec::new(),
+        current_wave: None,
     };
     Ok(DeploymentDetail { summary, targets })
 }

@@ -62,7 +62,7 @@ pub fn activity_watch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use storefleet::engine::{Millis, StatusCounts};
+    use storefleet::engine::{DeploymentState, Millis, RolloutPolicy, StatusCounts};
 
     #[test]
     fn search_matches_id_version_and_url_ignoring_case() {
@@ -79,6 +79,9 @@ mod tests {
             origin: "local".into(),
             finished_at: None,
             counts: StatusCounts::default(),
+            state: DeploymentState::Running,
+            paused_reason: None,
+            policy: RolloutPolicy::default(),
         };
         for q in ["", "  ", "5f0c-ab", "2.4", "controller.BIN"] {
             assert!(matches(&row, q), "{q:?}");

@@ -83,15 +83,14 @@ pub async fn deployment_retry(
     Ok(connection.service().await?.retry(id).await?)
 }
 
+/// Stops sending to targets not yet sent (those sent go on).
 #[tauri::command]
 pub async fn deployment_pause(
     connection: State<'_, Connection>,
     deployment_id: String,
 ) -> Result<DeploymentSummary, BoundaryError> {
-    let _ = (connection, parse_id(&deployment_id)?);
-    Err(BoundaryError::unavailable(
-        "pausing needs rollout policies, which this build does not have yet",
-    ))
+    let id = parse_id(&deployment_id)?;
+    Ok(connection.service().await?.pause(id).await?)
 }
 
 #[tauri::command]
@@ -99,10 +98,8 @@ pub async fn deployment_resume(
     connection: State<'_, Connection>,
     deployment_id: String,
 ) -> Result<DeploymentSummary, BoundaryError> {
-    let _ = (connection, parse_id(&deployment_id)?);
-    Err(BoundaryError::unavailable(
-        "resuming needs rollout policies, which this build does not have yet",
-    ))
+    let id = parse_id(&deployment_id)?;
+    Ok(connection.service().await?.resume(id).await?)
 }
 
 /// A row per target, as `storefleet export --format csv` writes it.
