@@ -421,6 +421,23 @@ fn status_of(
     status
 }
 
+/// Demo mode is the default: connect to the built-in broker once it runs.
+pub fn auto_connect_demo(connection: Connection, demo: DemoWatch) {
+    tauri::async_runtime::spawn(async move {
+        let mut demo = demo;
+        let running = match demo.wait_for(Option::is_some).await {
+            Ok(info) => matches!(info.as_ref(), Some(Ok(_))),
+            Err(_) => false,
+        };
+        if !running {
+            return;
+        }
+        if let Err(e) = connection.connect(DEMO_PROFILE_ID.to_owned()).await {
+            tracing::error!(error = %e, "cannot connect to the demo broker");
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,21 +488,4 @@ mod tests {
         assert_eq!(up.broker_url.as_deref(), Some("mqtt://127.0.0.1:1883"));
         assert_eq!(up.next_attempt_at, None);
     }
-}
-
-/// Demo mode is the default: connect to the built-in broker once it runs.
-pub fn auto_connect_demo(connection: Connection, demo: DemoWatch) {
-    tauri::async_runtime::spawn(async move {
-        let mut demo = demo;
-        let running = match demo.wait_for(Option::is_some).await {
-            Ok(info) => matches!(info.as_ref(), Some(Ok(_))),
-            Err(_) => false,
-        };
-        if !running {
-            return;
-        }
-        if let Err(e) = connection.connect(DEMO_PROFILE_ID.to_owned()).await {
-            tracing::error!(error = %e, "cannot connect to the demo broker");
-        }
-    });
 }

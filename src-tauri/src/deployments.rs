@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use storefleet::engine::{
-    DeploymentSpec, DeploymentSummary, Engine, Firmware, RolloutPolicy,
-    TargetKey, TargetRow, Timeouts, plan_waves,
+    DeploymentSpec, DeploymentSummary, Engine, Firmware, RolloutPolicy, TargetKey, TargetRow,
+    Timeouts, plan_waves,
 };
 use storefleet::firmware::{Deployable, Library, preflight::parse_url};
 use storefleet::history::History;

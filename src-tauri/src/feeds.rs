@@ -33,7 +33,7 @@ pub enum DeploymentFeed {
     },
     /// After each batch and when the deployment finishes.
     Summary {
-        summary: DeploymentSummary,
+        summary: Box<DeploymentSummary>,
     },
 }
 
@@ -124,7 +124,11 @@ impl Feeds {
                     }
                 }
                 if let Ok(summary) = load_summary(&connection, &id).await
-                    && channel.send(DeploymentFeed::Summary { summary }).is_err()
+                    && channel
+                        .send(DeploymentFeed::Summary {
+                            summary: Box::new(summary),
+                        })
+                        .is_err()
                 {
                     break;
                 }

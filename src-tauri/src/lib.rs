@@ -13,6 +13,8 @@ mod deployments;
 mod error;
 mod feeds;
 mod firmware;
+#[cfg(test)]
+mod flow_tests;
 mod keychain;
 mod logging;
 mod notify;
@@ -45,7 +47,9 @@ pub fn run() {
             let connection = connection::Connection::start(history.clone(), profiles, demo.clone());
             notify::start(app.handle().clone(), connection.events());
             connection::auto_connect_demo(connection.clone(), demo.clone());
-            let serving = tauri::async_runtime::block_on(serving::Serving::start(&history));
+            let (bind, advertise) = serving::settings_from_env();
+            let serving =
+                tauri::async_runtime::block_on(serving::Serving::start(&history, bind, advertise));
             app.manage(serving);
             app.manage(connection);
             app.manage(demo);

@@ -7,11 +7,21 @@ use std::path::Path;
 use std::sync::Arc;
 
 use storefleet::firmware::{
-    DEFAULT_BIND, Deployable, DownloadRecord, FirmwareServer, Library, ServerConfig,
+    DEFAULT_BIND, Deployable, DownloadSink, FirmwareServer, Library, ServerConfig,
 };
 use storefleet::history::{Artifact, DownloadWriter};
 
 use crate::error::BoundaryError;
+
+/// Bind address and advertised host from `STOREFLEET_SERVE` and `STOREFLEET_ADVERTISE`.
+pub fn settings_from_env() -> (Option<SocketAddr>, Option<String>) {
+    let bind = std::env::var("STOREFLEET_SERVE").ok().and_then(|text| {
+        text.parse()
+            .map_err(|e| tracing::warn!(error = %e, "STOREFLEET_SERVE is not ADDR:PORT; using the default"))
+            .ok()
+    });
+    (bind, std::env::var("STOREFLEET_ADVERTISE").ok())
+}
 
 /// The running server, or why it is not running.
 pub struct Serving {
@@ -22,17 +32,13 @@ pub struct Serving {
 impl Serving {
     /// Starts serving and publishes every artifact whose file is unchanged, so that the URLs
     /// of earlier deployments answer again (same port, same token) for retries.
-    pub async fn start(history: &Path) -> Self {
-        let configured = std::env::var("STOREFLEET_SERVE").ok();
-        let bind = match configured.as_deref().map(str::parse::<SocketAddr>) {
-            Some(Ok(addr)) => addr,
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "STOREFLEET_SERVE is not ADDR:PORT; using the default");
-                DEFAULT_BIND
-            }
-            None => DEFAULT_BIND,
-        };
-        let advertise = std::env::var("STOREFLEET_ADVERTISE").ok();
+    /// `bind`: `None` for the default address (or any free port if it is taken).
+    pub async fn start(
+        history: &Path,
+        configured: Option<SocketAddr>,
+        advertise: Option<String>,
+    ) -> Self {
+        let bind = configured.unwrap_or(DEFAULT_BIND);
         let downloads = match DownloadWriter::start(history) {
             Ok(w) => Arc::new(w),
             Err(e) => {
@@ -42,9 +48,7 @@ impl Serving {
                 };
             }
         };
-        let sink = Arc::clone(&downloads);
-        let sink: Arc<dyn storefleet::firmware::DownloadSink> =
-            Arc::new(move |record: DownloadRecord| sink.record(record));
+        let sink: Arc<dyn DownloadSink> = downloads.clone();
         let mut server = FirmwareServer::start(
             ServerConfig {
                 bind,
