@@ -13,6 +13,7 @@ mod tests {
         Advance, DeploymentState, DeploymentSummary, FailureThreshold, Millis, RolloutPolicy,
         StatusCounts, TargetRow, TargetStatus, Transition, WaveProgress,
     };
+    use storefleet::fleet::{Controller, ControllerSource, ImportReport};
     use storefleet::history::{Artifact, DeploymentRow, MessageRow};
 
     use crate::commands::dialogs::DialogFilter;
@@ -63,6 +64,9 @@ mod tests {
             RolloutPolicy,
             DeploymentState,
             WaveProgress,
+            Controller,
+            ControllerSource,
+            ImportReport,
             // Desktop-only types (docs/ipc.md).
             BrokerProfile,
             ProfileInput,

@@ -49,10 +49,19 @@ pub fn start(history: Option<std::path::PathBuf>) -> DemoWatch {
                 return;
             }
         };
-        if let Some(history) = &history
-            && let Err(e) = register_firmware(history, &demo)
-        {
-            tracing::warn!(error = %e, "the demo firmware is not in the library");
+        if let Some(history) = &history {
+            if let Err(e) = register_firmware(history, &demo) {
+                tracing::warn!(error = %e, "the demo firmware is not in the library");
+            }
+            // The demo fleet in the inventory, so that it can be chosen before it says a word.
+            match storefleet::history::History::open(history) {
+                Ok(h) => {
+                    if let Err(e) = crate::fleet::import_csv(&h, &demo.fleet_csv) {
+                        tracing::warn!(error = %e, "the demo fleet is not in the inventory");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "the demo fleet is not in the inventory"),
+            }
         }
         let info = DemoInfo {
             broker_url: demo.broker.url(),

@@ -149,7 +149,7 @@ pub fn plan(
     spec.check()
         .map_err(|e| BoundaryError::invalid(e.to_string()))?;
     let stores: BTreeSet<&str> = spec.targets.iter().map(|t| t.store_id.as_str()).collect();
-    let mut warnings = Vec::new();
+    let mut warnings = crate::fleet::target_warnings(library.history(), &request.targets)?;
     if external {
         warnings.push(format!(
             "{file_url} is downloaded and checked against the local file before anything is sent"

@@ -106,6 +106,9 @@ async fn a_deployment_runs_on_the_demo_fleet_then_one_waits_in_the_outbox_offlin
         )
         .unwrap();
     let serving = Serving::start(&history, Some("127.0.0.1:0".parse().unwrap()), None).await;
+    let inventory = storefleet::history::History::open(&history).unwrap();
+    let imported = crate::fleet::import_csv(&inventory, &demo.fleet_csv).unwrap();
+    assert_eq!((imported.added, imported.updated), (8, 0));
     let first = request(artifact.id, &demo, 0);
     let started = plan(&history, &serving, &first).unwrap();
     assert_eq!(
@@ -113,6 +116,10 @@ async fn a_deployment_runs_on_the_demo_fleet_then_one_waits_in_the_outbox_offlin
         (4, 1)
     );
     assert_eq!(started.review.waves, vec![4]);
+    assert_eq!(
+        started.review.warnings,
+        vec!["4 targets were never seen on the broker".to_owned()]
+    );
     assert_eq!(started.review.checksum, demo.firmware.md5.as_str());
     assert!(
         started.review.file_url.starts_with("http://127.0.0.1:"),
@@ -168,6 +175,20 @@ async fn a_deployment_runs_on_the_demo_fleet_then_one_waits_in_the_outbox_offlin
             TargetStatus::Failed => assert!(!t.errors.is_empty(), "{t:?}"),
             TargetStatus::Completed => assert!(t.errors.is_empty()),
             other => panic!("unexpected {other:?}"),
+        }
+    }
+    // The inventory learnt each controller's result (and version, where it completed).
+    for t in &detail.targets {
+        let c = inventory
+            .controller(t.store_id.as_str(), t.controller_id.as_str())
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.last_result, Some(t.status));
+        if t.status == TargetStatus::Completed {
+            assert_eq!(
+                c.firmware_version.as_deref(),
+                Some(demo.firmware.version.as_str())
+            );
         }
     }
     // The feed sent transitions in batches, and a summary that says finished.

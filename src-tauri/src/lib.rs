@@ -13,6 +13,7 @@ mod deployments;
 mod error;
 mod feeds;
 mod firmware;
+mod fleet;
 #[cfg(test)]
 mod flow_tests;
 mod keychain;
@@ -68,6 +69,8 @@ pub fn run() {
             commands::dialogs::pick_file,
             commands::dialogs::save_file,
             commands::fleet::fleet_list,
+            commands::fleet::fleet_import_csv,
+            commands::fleet::fleet_add,
             commands::firmware::firmware_list,
             commands::firmware::firmware_add,
             commands::firmware::firmware_rehash,

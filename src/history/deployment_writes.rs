@@ -3,6 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::inventory::{ControllerSeen, record_seen};
 use super::{History, HistoryError};
 use crate::engine::{DeploymentSnapshot, Millis, RolloutControl, RolloutEvent, Target, Transition};
 
@@ -74,6 +75,8 @@ pub struct Batch {
     pub rollout_events: Vec<RolloutEvent>,
     /// (deployment id, its rollout control after this batch)
     pub controls: Vec<(String, RolloutControl)>,
+    /// Controllers heard on the broker, for the inventory (coalesced when written).
+    pub seen: Vec<ControllerSeen>,
 }
 
 impl Batch {
@@ -88,6 +91,7 @@ impl Batch {
             && self.finished.is_empty()
             && self.rollout_events.is_empty()
             && self.controls.is_empty()
+            && self.seen.is_empty()
     }
 }
 
@@ -265,6 +269,7 @@ impl History {
             for (deployment_id, control) in &batch.controls {
                 set_control.execute(params![deployment_id, json(control)?])?;
             }
+            record_seen(&tx, &batch.seen)?;
         }
         tx.commit()?;
         Ok(written)

@@ -10,6 +10,8 @@ mod deployment_writes;
 mod deployments_schema;
 mod downloads;
 mod export;
+mod inventory;
+mod inventory_schema;
 pub mod migrations;
 mod rollout_schema;
 mod settings;
@@ -26,6 +28,7 @@ pub use deployment_writes::{
 };
 pub use downloads::{Download, DownloadRecord, DownloadWriter};
 pub use export::write_targets_csv;
+pub use inventory::ControllerSeen;
 
 /// How long a writer waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

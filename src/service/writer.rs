@@ -112,6 +112,7 @@ fn merge(into: &mut Flush, more: Flush) {
     b.sent.extend(m.sent);
     b.withdrawn.extend(m.withdrawn);
     b.finished.extend(m.finished);
+    b.seen.extend(m.seen);
     into.acks.extend(more.acks);
     into.publish.extend(more.publish);
     into.events.extend(more.events);

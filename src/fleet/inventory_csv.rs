@@ -1,0 +1,122 @@
+//! The inventory as CSV: a header with `store_id` and `controller_id`, optionally
+//! `store_name` and `controller_name` (any order, more columns ignored), one controller a row.
+//! One bad row refuses the whole file, so an import is all or nothing.
+
+use std::io::Read;
+
+use super::controller::{ControllerEntry, name};
+use crate::protocol::{Id, IdError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryCsvError {
+    #[error("the inventory CSV has no header with store_id and controller_id columns")]
+    MissingColumns,
+    #[error("inventory CSV line {line}: {source}")]
+    Malformed { line: u64, source: csv::Error },
+    #[error("inventory CSV line {line}: bad {column} {value:?}: {source}")]
+    BadId {
+        line: u64,
+        column: &'static str,
+        value: String,
+        source: IdError,
+    },
+}
+
+/// Reads every controller of an inventory CSV, in file order. Blank lines are skipped; a
+/// blank name cell means "no name given" (an existing name is kept on import).
+pub fn read_inventory_csv(input: impl Read) -> Result<Vec<ControllerEntry>, InventoryCsvError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(input);
+    let headers = reader
+        .headers()
+        .map_err(|source| InventoryCsvError::Malformed { line: 1, source })?
+        .clone();
+    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let (Some(store), Some(controller)) = (column("store_id"), column("controller_id")) else {
+        return Err(InventoryCsvError::MissingColumns);
+    };
+    let (store_name, controller_name) = (column("store_name"), column("controller_name"));
+    let mut entries = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|source| InventoryCsvError::Malformed {
+            line: source.position().map_or(0, |p| p.line()),
+            source,
+        })?;
+        let line = record.position().map_or(0, |p| p.line());
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let id = |index: usize, column: &'static str| {
+            let value = record.get(index).unwrap_or_default();
+            Id::new(value).map_err(|source| InventoryCsvError::BadId {
+                line,
+                column,
+                value: value.to_owned(),
+                source,
+            })
+        };
+        let text = |index: Option<usize>| name(index.and_then(|i| record.get(i)));
+        entries.push(ControllerEntry {
+            store_id: id(store, "store_id")?,
+            controller_id: id(controller, "controller_id")?,
+            store_name: text(store_name),
+            controller_name: text(controller_name),
+        });
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_ids_and_optional_names_in_any_column_order() {
+        let csv = "controller_name,store_id,extra,controller_id,store_name\n\
+                   Lane 1,s1,x,c1,\"Northgate, Market\"\n\
+                   \n\
+                   ,s2,y,c9,\n";
+        let rows = read_inventory_csv(csv.as_bytes()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].store_id.as_str(), "s1");
+        assert_eq!(rows[0].controller_id.as_str(), "c1");
+        assert_eq!(rows[0].store_name.as_deref(), Some("Northgate, Market"));
+        assert_eq!(rows[0].controller_name.as_deref(), Some("Lane 1"));
+        assert_eq!(rows[1].store_name, None);
+        assert_eq!(rows[1].controller_name, None);
+    }
+
+    #[test]
+    fn names_are_optional_columns() {
+        let rows = read_inventory_csv("store_id,controller_id\ns1,c1\n".as_bytes()).unwrap();
+        assert_eq!(rows[0].store_name, None);
+        assert_eq!(rows[0].controller_name, None);
+    }
+
+    #[test]
+    fn refuses_a_file_without_the_id_columns() {
+        let err = read_inventory_csv("store,controller_id\ns1,c1\n".as_bytes()).unwrap_err();
+        assert!(matches!(err, InventoryCsvError::MissingColumns));
+    }
+
+    #[test]
+    fn one_bad_id_refuses_the_file_naming_its_line() {
+        let csv = "store_id,controller_id\ns1,c1\ns2,\ns3,c3\n";
+        let text = read_inventory_csv(csv.as_bytes()).unwrap_err().to_string();
+        assert!(text.contains("line 3"), "{text}");
+        assert!(text.contains("controller_id"), "{text}");
+        assert!(!text.contains('\n'), "{text}");
+    }
+
+    #[test]
+    fn a_row_with_a_wildcard_is_refused() {
+        let csv = "store_id,controller_id\ns#1,c1\n";
+        let text = read_inventory_csv(csv.as_bytes()).unwrap_err().to_string();
+        assert!(
+            text.contains("line 2") && text.contains("store_id"),
+            "{text}"
+        );
+    }
+}
