@@ -19,7 +19,7 @@ mod tests {
     use crate::commands::dialogs::DialogFilter;
     use crate::connection::{ConnectionState, ConnectionStatus};
     use crate::deployments::{
-        DeploymentDetail, DeploymentReview, NewDeployment, ServingChoice, TargetInput,
+        DeploymentDetail, DeploymentReview, NewDeployment, ServingChoice, TargetRef,
     };
     use crate::feeds::{ActivityFeed, DeploymentFeed};
     use crate::firmware::{ArtifactView, HashProgress, PreflightReport};
@@ -77,7 +77,7 @@ mod tests {
             HashProgress,
             PreflightReport,
             ServingChoice,
-            TargetInput,
+            TargetRef,
             NewDeployment,
             DeploymentReview,
             DeploymentDetail,

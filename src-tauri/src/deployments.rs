@@ -30,7 +30,7 @@ pub enum ServingChoice {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
-pub struct TargetInput {
+pub struct TargetRef {
     pub store_id: String,
     pub controller_id: String,
 }
@@ -40,7 +40,7 @@ pub struct TargetInput {
 pub struct NewDeployment {
     pub artifact_id: i64,
     pub serving: ServingChoice,
-    pub targets: Vec<TargetInput>,
+    pub targets: Vec<TargetRef>,
     pub ack_timeout_secs: u64,
     pub completion_timeout_secs: u64,
     /// Waves, caps and pauses; `null` sends to every target at once.
@@ -76,7 +76,7 @@ pub struct Plan {
     pub external: bool,
 }
 
-fn parse_targets(targets: &[TargetInput]) -> Result<Vec<TargetKey>, BoundaryError> {
+fn parse_targets(targets: &[TargetRef]) -> Result<Vec<TargetKey>, BoundaryError> {
     targets
         .iter()
         .enumerate()

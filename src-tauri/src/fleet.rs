@@ -7,7 +7,7 @@ use std::path::Path;
 use storefleet::fleet::{ControllerSource, ImportReport, read_inventory_csv};
 use storefleet::history::History;
 
-use crate::deployments::TargetInput;
+use crate::deployments::TargetRef;
 use crate::error::BoundaryError;
 
 /// Imports every row of an inventory CSV, or none.
@@ -22,7 +22,7 @@ pub fn import_csv(history: &History, path: &Path) -> Result<ImportReport, Bounda
 /// Warnings for the review: targets the inventory does not know, or never heard from.
 pub fn target_warnings(
     history: &History,
-    targets: &[TargetInput],
+    targets: &[TargetRef],
 ) -> Result<Vec<String>, BoundaryError> {
     let known: HashMap<(String, String), bool> = history
         .controllers()?

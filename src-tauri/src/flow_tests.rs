@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use crate::DemoInfo;
 use crate::connection::{Connection, ConnectionState};
-use crate::deployments::{NewDeployment, ServingChoice, TargetInput, load_detail, plan};
+use crate::deployments::{NewDeployment, ServingChoice, TargetRef, load_detail, plan};
 use crate::feeds::Feeds;
 use crate::keychain::Keychain;
 use crate::profiles::{DEMO_PROFILE_ID, ProfileStore};
@@ -68,7 +68,7 @@ fn request(artifact_id: i64, demo: &Demo, store: usize) -> NewDeployment {
             .fleet
             .controllers()
             .filter(|c| c.store_id == stores[store])
-            .map(|c| TargetInput {
+            .map(|c| TargetRef {
                 store_id: c.store_id.to_string(),
                 controller_id: c.controller_id.to_string(),
             })
