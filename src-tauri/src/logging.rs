@@ -19,6 +19,11 @@ pub fn init(dir: Option<&Path>) -> LogGuard {
             .unwrap_or_else(|_| "info,rumqttd=off".into())
     };
     let appender = dir.and_then(|dir| {
+        // The appender prunes old files by listing the folder: it must exist first.
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("no log folder {}: {e}", dir.display());
+            return None;
+        }
         tracing_appender::rolling::Builder::new()
             .rotation(tracing_appender::rolling::Rotation::DAILY)
             .filename_prefix("storefleet")
