@@ -19,6 +19,8 @@ mod flow_tests;
 mod keychain;
 mod logging;
 mod notify;
+#[cfg(test)]
+mod permissions_tests;
 mod profiles;
 mod serving;
 
