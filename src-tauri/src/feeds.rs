@@ -139,16 +139,20 @@ impl Feeds {
     /// Sends messages recorded from now on (by any process sharing the history).
     pub fn activity(&self, connection: &Connection, channel: Channel<ActivityFeed>) {
         let mut ended = supersede(&self.activity);
-        let path = connection.history_path().to_owned();
-        tauri::async_runtime::spawn(async move {
-            let Ok(history) = History::open(&path) else {
-                tracing::warn!("the activity feed cannot open the history");
+        // Where the feed starts is fixed now, so that nothing recorded after this call is
+        // missed.
+        let history = match History::open(connection.history_path()) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "the activity feed cannot open the history");
                 return;
-            };
-            let mut last = match history.recent_messages(1) {
-                Ok(rows) => rows.first().map_or(0, |m| m.id),
-                Err(_) => 0,
-            };
+            }
+        };
+        let mut last = match history.recent_messages(1) {
+            Ok(rows) => rows.first().map_or(0, |m| m.id),
+            Err(_) => 0,
+        };
+        tauri::async_runtime::spawn(async move {
             let mut tick = tokio::time::interval(ACTIVITY_BATCH);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {

@@ -142,6 +142,20 @@ async fn a_deployment_runs_on_the_demo_fleet_then_one_waits_in_the_outbox_offlin
     let id = started.spec.deployment_id.clone();
     let feeds = Feeds::default();
     feeds.deployment(&connection, id.clone(), channel);
+    let activity = Arc::new(StdMutex::new(Vec::<serde_json::Value>::new()));
+    let sink = Arc::clone(&activity);
+    feeds.activity(
+        &connection,
+        Channel::new(move |body| {
+            if let InvokeResponseBody::Json(text) = body {
+                let batch: serde_json::Value = serde_json::from_str(&text).unwrap();
+                sink.lock()
+                    .unwrap()
+                    .extend(batch["messages"].as_array().unwrap().clone());
+            }
+            Ok(())
+        }),
+    );
     let mut events = connection.events();
     let summary = connection
         .service()
@@ -208,6 +222,14 @@ async fn a_deployment_runs_on_the_demo_fleet_then_one_waits_in_the_outbox_offlin
         assert_eq!(last["summary"]["finished"], true);
     }
 
+    // The activity feed carried the raw messages both ways.
+    {
+        let got = activity.lock().unwrap();
+        let of = |dir: &str| got.iter().filter(|m| m["direction"] == dir).count();
+        assert!(of("out") >= 4, "4 commands out: {}", of("out"));
+        assert!(of("in") >= 8, "acks and results in: {}", of("in"));
+    }
+
     // Offline: a deployment is recorded and its commands wait in the outbox.
     let status = connection.disconnect().await.unwrap();
     assert_eq!(status.state, ConnectionState::Disconnected);
@@ -252,4 +274,63 @@ async fn a_deployment_runs_on_the_demo_fleet_then_one_waits_in_the_outbox_offlin
     .await
     .expect("the outbox empties")
     .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_broker_shows_reconnecting_with_a_countdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_demo_tx, demo_rx) = watch::channel(Some(Err(crate::BoundaryError::internal(
+        "no demo in this test",
+    ))));
+    let connection = Connection::start(
+        dir.path().join("history.sqlite"),
+        ProfileStore::new(dir.path(), Keychain::new()),
+        demo_rx,
+    );
+    // A loopback port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let profile = connection
+        .save_profile(crate::profiles::ProfileInput {
+            id: None,
+            name: "Nowhere".into(),
+            host: "127.0.0.1".into(),
+            port,
+            tls: false,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
+            username: None,
+            password: None,
+            clear_password: false,
+        })
+        .await
+        .unwrap();
+    connection.connect(profile.id.clone()).await.unwrap();
+    wait_state(&connection, ConnectionState::Reconnecting).await;
+    let status = connection.status().borrow().clone();
+    assert_eq!(status.profile_id.as_deref(), Some(profile.id.as_str()));
+    assert_eq!(status.broker_url, Some(format!("mqtt://127.0.0.1:{port}")));
+    assert!(status.attempt.is_some_and(|a| a >= 1));
+    assert!(status.last_error.is_some());
+    let at = status.next_attempt_at.unwrap();
+    assert!(
+        at + 1_000 >= storefleet::service::now_millis().as_u64(),
+        "countdown in the future: {at}"
+    );
+
+    let busy = connection
+        .remove_profile(profile.id.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(busy.code, crate::ErrorCode::Conflict);
+    connection.disconnect().await.unwrap();
+    connection.remove_profile(profile.id).await.unwrap();
+    assert!(
+        connection.profiles().await.unwrap().is_empty(),
+        "no demo running, no profiles"
+    );
 }

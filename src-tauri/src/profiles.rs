@@ -238,12 +238,12 @@ impl ProfileStore {
     /// Removes a profile and its keychain entry.
     pub fn remove(&self, id: &str) -> Result<(), BoundaryError> {
         let mut all = self.list()?;
-        let before = all.len();
-        all.retain(|p| p.id != id);
-        if all.len() == before {
+        let Some(index) = all.iter().position(|p| p.id == id) else {
             return Err(BoundaryError::not_found(format!("no broker profile {id}")));
+        };
+        if all.remove(index).has_password {
+            self.keychain.delete(id)?;
         }
-        self.keychain.delete(id)?;
         self.write(&all)?;
         tracing::info!(profile = %id, "broker profile removed");
         Ok(())

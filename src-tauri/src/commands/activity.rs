@@ -50,7 +50,7 @@ pub async fn activity_recent(
 }
 
 #[tauri::command]
-pub fn activity_watch(
+pub async fn activity_watch(
     connection: State<'_, Connection>,
     feeds: State<'_, Feeds>,
     on_event: Channel<ActivityFeed>,

@@ -48,7 +48,7 @@ pub async fn disconnect(
 }
 
 #[tauri::command]
-pub fn connection_watch(
+pub async fn connection_watch(
     connection: State<'_, Connection>,
     feeds: State<'_, Feeds>,
     on_event: Channel<ConnectionStatus>,

@@ -55,7 +55,7 @@ pub async fn deployment_detail(
 }
 
 #[tauri::command]
-pub fn deployment_watch(
+pub async fn deployment_watch(
     connection: State<'_, Connection>,
     feeds: State<'_, Feeds>,
     deployment_id: String,
