@@ -76,7 +76,9 @@ cargo build --workspace --quiet
 scripts/with-keychain.sh cargo test --workspace
 
 step "End-to-end: the real window under Xvfb (demo mode; screenshots of every view)"
-node --test --test-concurrency=1 --test-reporter=spec tests/e2e/
+# In a private D-Bus session: what the app and WebKit start on the bus (accessibility bus,
+# notification attempts) ends with it instead of outliving the test.
+dbus-run-session -- node --test --test-concurrency=1 --test-reporter=spec tests/e2e/
 echo "screenshots in .artifacts/screenshots (docs/screenshots/ holds the committed ones)"
 
 step "Debian package (release build, so that packaging cannot rot)"
