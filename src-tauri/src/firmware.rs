@@ -72,3 +72,53 @@ pub fn progress_sender(channel: Channel<HashProgress>) -> impl FnMut(CoreProgres
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use storefleet::firmware::Library;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn changed_and_missing_files_are_flagged_and_ready_ones_get_a_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = dir.path().join("history.sqlite");
+        let file = dir.path().join("fw.bin");
+        std::fs::write(&file, b"firmware bytes").unwrap();
+        let artifact = Library::open(&history)
+            .unwrap()
+            .add(&file, "1.0.0", None, &mut |_| {})
+            .unwrap();
+        let serving = Serving::start(&history, Some("127.0.0.1:0".parse().unwrap()), None).await;
+
+        let ready = ArtifactView::of(artifact.clone(), &serving);
+        assert!(!ready.stale);
+        assert_eq!(ready.stale_reason, None);
+        assert!(
+            ready.served_url.starts_with("http://127.0.0.1:"),
+            "{}",
+            ready.served_url
+        );
+        assert!(
+            ready.served_url.ends_with("/fw.bin"),
+            "{}",
+            ready.served_url
+        );
+        let json = serde_json::to_value(&ready).unwrap();
+        assert_eq!(json["md5"], artifact.md5, "Artifact fields are flattened");
+        assert!(
+            json.get("token").is_none(),
+            "the server token never crosses IPC"
+        );
+
+        std::fs::write(&file, b"firmware bytes, changed").unwrap();
+        let changed = ArtifactView::of(artifact.clone(), &serving);
+        assert!(changed.stale);
+        assert!(changed.stale_reason.unwrap().contains("rehash"));
+
+        std::fs::remove_file(&file).unwrap();
+        let missing = ArtifactView::of(artifact, &serving);
+        assert!(missing.stale);
+        assert_eq!(missing.stale_reason.as_deref(), Some("the file is missing"));
+    }
+}
