@@ -85,5 +85,5 @@ step "Debian package (release build, so that packaging cannot rot)"
 scripts/build-deb.sh
 deb=$(ls -1t "${CARGO_TARGET_DIR:-target}"/release/bundle/deb/*.deb | head -1)
 dpkg-deb --info "$deb" | grep -E 'Package|Version|Depends'
-dpkg-deb --contents "$deb" | grep -q './usr/bin/storefleet-desktop$' \
+dpkg-deb --contents "$deb" | grep -qE ' (\./)?usr/bin/storefleet-desktop$' \
   || { echo "$deb has no usr/bin/storefleet-desktop" >&2; exit 1; }
