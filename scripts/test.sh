@@ -72,7 +72,18 @@ step "UI type check and unit tests"
 
 step "Rust tests (core against mosquitto, desktop, generated TS bindings)"
 cargo build --workspace --quiet
-cargo test --workspace
+# Broker passwords live in the OS keychain: the profile tests use a real one.
+scripts/with-keychain.sh cargo test --workspace
 
-step "End-to-end: the real window under Xvfb"
-node --test --test-reporter=spec tests/e2e/
+step "End-to-end: the real window under Xvfb (demo mode; screenshots of every view)"
+# In a private D-Bus session: what the app and WebKit start on the bus (accessibility bus,
+# notification attempts) ends with it instead of outliving the test.
+dbus-run-session -- node --test --test-concurrency=1 --test-reporter=spec tests/e2e/
+echo "screenshots in .artifacts/screenshots (docs/screenshots/ holds the committed ones)"
+
+step "Debian package (release build, so that packaging cannot rot)"
+scripts/build-deb.sh
+deb=$(ls -1t "${CARGO_TARGET_DIR:-target}"/release/bundle/deb/*.deb | head -1)
+dpkg-deb --info "$deb" | grep -E 'Package|Version|Depends'
+dpkg-deb --contents "$deb" | grep -qE ' (\./)?usr/bin/storefleet-desktop$' \
+  || { echo "$deb has no usr/bin/storefleet-desktop" >&2; exit 1; }

@@ -1,9 +1,45 @@
+//! Each app command gets its own permission (`allow-<name>`), so the capability file grants
+//! exactly the commands the window uses and nothing else. Keep this list, the handler list in
+//! `src/lib.rs` and `capabilities/main.json` in step (a test checks the last two).
+
+/// Every command the window may call.
+const COMMANDS: &[&str] = &[
+    "app_info",
+    "demo_info",
+    "profiles_list",
+    "profile_save",
+    "profile_remove",
+    "connect",
+    "disconnect",
+    "connection_watch",
+    "pick_file",
+    "save_file",
+    "fleet_list",
+    "fleet_import_csv",
+    "fleet_add",
+    "firmware_list",
+    "firmware_add",
+    "firmware_rehash",
+    "firmware_remove",
+    "firmware_preflight",
+    "deployment_review",
+    "deployment_start",
+    "deployment_detail",
+    "deployment_watch",
+    "deployment_cancel",
+    "deployment_retry",
+    "deployment_pause",
+    "deployment_resume",
+    "deployment_export_csv",
+    "history_list",
+    "activity_recent",
+    "activity_watch",
+];
+
 fn main() {
-    // Each app command gets its own permission (`allow-<name>`), so the capability file
-    // grants exactly the commands the window uses and nothing else.
     tauri_build::try_build(
         tauri_build::Attributes::new()
-            .app_manifest(tauri_build::AppManifest::new().commands(&["app_info", "demo_info"])),
+            .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
     )
     .expect("failed to run tauri-build");
 }

@@ -9,6 +9,22 @@ mod tests {
 
     use ts_rs::{Config, TS};
 
+    use storefleet::engine::{
+        Advance, DeploymentState, DeploymentSummary, FailureThreshold, Millis, RolloutPolicy,
+        StatusCounts, TargetRow, TargetStatus, Transition, WaveProgress,
+    };
+    use storefleet::fleet::{Controller, ControllerSource, ImportReport};
+    use storefleet::history::{Artifact, DeploymentRow, MessageRow};
+
+    use crate::commands::dialogs::DialogFilter;
+    use crate::connection::{ConnectionState, ConnectionStatus};
+    use crate::deployments::{
+        DeploymentDetail, DeploymentReview, NewDeployment, ServingChoice, TargetRef,
+    };
+    use crate::feeds::{ActivityFeed, DeploymentFeed};
+    use crate::firmware::{ArtifactView, HashProgress, PreflightReport};
+    use crate::notify::{Notice, NoticeLevel};
+    use crate::profiles::{BrokerProfile, ProfileInput};
     use crate::{AppInfo, BoundaryError, DemoInfo, ErrorCode};
 
     fn bindings_dir() -> PathBuf {
@@ -28,7 +44,48 @@ mod tests {
                 ));
             )*};
         }
-        export!(AppInfo, BoundaryError, DemoInfo, ErrorCode);
+        export!(
+            AppInfo,
+            BoundaryError,
+            DemoInfo,
+            ErrorCode,
+            // The core's types the window shows.
+            TargetStatus,
+            StatusCounts,
+            Transition,
+            DeploymentSummary,
+            TargetRow,
+            DeploymentRow,
+            MessageRow,
+            Artifact,
+            Millis,
+            Advance,
+            FailureThreshold,
+            RolloutPolicy,
+            DeploymentState,
+            WaveProgress,
+            Controller,
+            ControllerSource,
+            ImportReport,
+            // Desktop-only types (docs/ipc.md).
+            BrokerProfile,
+            ProfileInput,
+            ConnectionState,
+            ConnectionStatus,
+            DialogFilter,
+            ArtifactView,
+            HashProgress,
+            PreflightReport,
+            ServingChoice,
+            TargetRef,
+            NewDeployment,
+            DeploymentReview,
+            DeploymentDetail,
+            DeploymentFeed,
+            ActivityFeed,
+            Notice,
+            NoticeLevel,
+        );
         out
     }
 

@@ -31,7 +31,13 @@ pub type DemoWatch = watch::Receiver<Option<Result<DemoInfo, BoundaryError>>>;
 pub fn start(history: Option<std::path::PathBuf>) -> DemoWatch {
     let (tx, rx) = watch::channel(None);
     tauri::async_runtime::spawn(async move {
-        let options = DemoOptions::new(DemoOptions::default_dir());
+        let options = match options_from_env() {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = tx.send(Some(Err(BoundaryError::new(ErrorCode::InvalidInput, e))));
+                return;
+            }
+        };
         let demo = match Demo::start(&options).await {
             Ok(demo) => demo,
             Err(e) => {
@@ -43,10 +49,19 @@ pub fn start(history: Option<std::path::PathBuf>) -> DemoWatch {
                 return;
             }
         };
-        if let Some(history) = &history
-            && let Err(e) = register_firmware(history, &demo)
-        {
-            tracing::warn!(error = %e, "the demo firmware is not in the library");
+        if let Some(history) = &history {
+            if let Err(e) = register_firmware(history, &demo) {
+                tracing::warn!(error = %e, "the demo firmware is not in the library");
+            }
+            // The demo fleet in the inventory, so that it can be chosen before it says a word.
+            match storefleet::history::History::open(history) {
+                Ok(h) => {
+                    if let Err(e) = crate::fleet::import_csv(&h, &demo.fleet_csv) {
+                        tracing::warn!(error = %e, "the demo fleet is not in the inventory");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "the demo fleet is not in the inventory"),
+            }
         }
         let info = DemoInfo {
             broker_url: demo.broker.url(),
@@ -63,6 +78,31 @@ pub fn start(history: Option<std::path::PathBuf>) -> DemoWatch {
         drop(demo);
     });
     rx
+}
+
+/// The demo's defaults, changed by environment variables (the end-to-end tests use them to
+/// make failures certain and flashing slow enough to cancel): `STOREFLEET_DEMO_DIR`,
+/// `STOREFLEET_DEMO_FAIL_RATE` (0 to 1), `STOREFLEET_DEMO_FLASH` (`5s..10s`).
+fn options_from_env() -> Result<DemoOptions, String> {
+    let dir = std::env::var_os("STOREFLEET_DEMO_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(DemoOptions::default_dir);
+    let mut options = DemoOptions::new(dir);
+    if let Ok(rate) = std::env::var("STOREFLEET_DEMO_FAIL_RATE") {
+        options.fail_rate = rate
+            .parse::<f64>()
+            .ok()
+            .filter(|r| (0.0..=1.0).contains(r))
+            .ok_or_else(|| {
+                format!("STOREFLEET_DEMO_FAIL_RATE={rate:?}: give a number from 0 to 1")
+            })?;
+    }
+    if let Ok(flash) = std::env::var("STOREFLEET_DEMO_FLASH") {
+        options.flash_time = flash
+            .parse()
+            .map_err(|e| format!("STOREFLEET_DEMO_FLASH={flash:?}: {e}"))?;
+    }
+    Ok(options)
 }
 
 /// Puts the sample firmware in the library once (a restart finds it there, unchanged).

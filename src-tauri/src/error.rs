@@ -2,6 +2,9 @@
 //! person can read. The UI never parses messages.
 
 use serde::Serialize;
+use storefleet::firmware::{LibraryError, PreflightRefusal, ServerError};
+use storefleet::history::HistoryError;
+use storefleet::service::ServiceError;
 use ts_rs::TS;
 
 /// What kind of failure this is; the UI picks its wording and remedy from this.
@@ -12,6 +15,10 @@ pub enum ErrorCode {
     InvalidInput,
     /// Something the request names does not exist.
     NotFound,
+    /// The request clashes with the current state (e.g. removing the connected profile).
+    Conflict,
+    /// Something needed is not there right now (keychain, firmware server, service).
+    Unavailable,
     /// Anything else: a bug or an environment failure.
     Internal,
 }
@@ -31,6 +38,69 @@ impl BoundaryError {
             message: message.into(),
         }
     }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidInput, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unavailable, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, message)
+    }
+}
+
+impl From<HistoryError> for BoundaryError {
+    fn from(e: HistoryError) -> Self {
+        Self::internal(e.to_string())
+    }
+}
+
+impl From<LibraryError> for BoundaryError {
+    fn from(e: LibraryError) -> Self {
+        let code = match &e {
+            LibraryError::UnknownArtifact(_) => ErrorCode::NotFound,
+            LibraryError::AlreadyRegistered { .. } => ErrorCode::Conflict,
+            e if e.is_refusal() => ErrorCode::InvalidInput,
+            _ => ErrorCode::Internal,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<ServiceError> for BoundaryError {
+    fn from(e: ServiceError) -> Self {
+        let code = match &e {
+            ServiceError::UnknownDeployment(_) => ErrorCode::NotFound,
+            ServiceError::Engine(_) => ErrorCode::InvalidInput,
+            ServiceError::Link(_) => ErrorCode::InvalidInput,
+            ServiceError::Stopped => ErrorCode::Unavailable,
+            _ => ErrorCode::Internal,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<PreflightRefusal> for BoundaryError {
+    fn from(e: PreflightRefusal) -> Self {
+        let code = match &e {
+            PreflightRefusal::Client(_) => ErrorCode::Internal,
+            _ => ErrorCode::InvalidInput,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<ServerError> for BoundaryError {
+    fn from(e: ServerError) -> Self {
+        Self::unavailable(e.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -45,5 +115,18 @@ mod tests {
             json,
             serde_json::json!({"code": "invalid_input", "message": "store id contains '/'"})
         );
+    }
+
+    #[test]
+    fn unknown_artifacts_are_not_found_and_stale_ones_are_refused() {
+        let e: BoundaryError = LibraryError::UnknownArtifact(7).into();
+        assert_eq!(e.code, ErrorCode::NotFound);
+        let e: BoundaryError = LibraryError::Stale {
+            id: 7,
+            path: "/fw.bin".into(),
+        }
+        .into();
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+        assert!(e.message.contains("rehash"), "{}", e.message);
     }
 }

@@ -3,11 +3,13 @@
 //! Several processes open the same file at once, so it runs in WAL mode with a busy timeout,
 //! and the schema is migrated in one transaction guarded by `PRAGMA user_version`.
 
+mod activity;
 mod artifacts;
 mod deployment_queries;
 mod deployment_writes;
 mod deployments_schema;
 mod downloads;
+mod export;
 mod inventory;
 mod inventory_schema;
 pub mod migrations;
@@ -27,6 +29,7 @@ pub use deployment_writes::{
     Batch, MessageDirection, MessageRecord, OutboxEntry, TargetWrite, Written,
 };
 pub use downloads::{Download, DownloadRecord, DownloadWriter};
+pub use export::write_targets_csv;
 pub use inventory::ControllerSeen;
 
 /// How long a writer waits for another process's lock before giving up.

@@ -6,6 +6,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
 
+/** WebDriver key codes. */
+export const KEY = { enter: "\uE007", escape: "\uE00C", tab: "\uE004" };
+
 /** Asks the kernel for a free loopback port. */
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -77,6 +80,56 @@ export class Session {
   async find(css) {
     const value = await request("POST", `${this.base}/element`, { using: "css selector", value: css });
     return value[ELEMENT];
+  }
+
+  async findAll(css) {
+    const value = await request("POST", `${this.base}/elements`, { using: "css selector", value: css });
+    return value.map((e) => e[ELEMENT]);
+  }
+
+  async click(css) {
+    await request("POST", `${this.base}/element/${await this.find(css)}/click`, {});
+  }
+
+  /** Types into the element (keys such as Enter: KEY.enter). */
+  async type(css, text) {
+    await request("POST", `${this.base}/element/${await this.find(css)}/value`, { text });
+  }
+
+  async clear(css) {
+    await request("POST", `${this.base}/element/${await this.find(css)}/clear`, {});
+  }
+
+  async attr(css, name) {
+    return request("GET", `${this.base}/element/${await this.find(css)}/attribute/${name}`);
+  }
+
+  /** Runs `script` (a function body; `arguments` are `args`) in the page. */
+  async exec(script, args = []) {
+    return request("POST", `${this.base}/execute/sync`, { script, args });
+  }
+
+  /** Sends keys to whatever has the focus (the wizard's Enter and Escape). */
+  async keys(text) {
+    const actions = [...text].flatMap((value) => [{ type: "keyDown", value }, { type: "keyUp", value }]);
+    await request("POST", `${this.base}/actions`, { actions: [{ type: "key", id: "keyboard", actions }] });
+    await request("DELETE", `${this.base}/actions`).catch(() => {});
+  }
+
+  /** Polls `probe` until it returns a truthy value, which it returns. */
+  async until(what, probe, timeoutMs = 15_000) {
+    const deadline = Date.now() + timeoutMs;
+    let last;
+    for (;;) {
+      try {
+        last = await probe();
+        if (last) return last;
+      } catch (err) {
+        last = String(err);
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+      await sleep(150);
+    }
   }
 
   async text(css) {

@@ -80,29 +80,8 @@ pub fn export(db: &Path, id: &str, format: ExportFormat) -> Result<u8, Failure> 
     let stdout = std::io::stdout().lock();
     match format {
         ExportFormat::Csv => {
-            let mut csv = csv::Writer::from_writer(stdout);
-            let io = |e: csv::Error| Failure::error(e.to_string());
-            csv.write_record([
-                "store_id",
-                "controller_id",
-                "status",
-                "attempt",
-                "updated_at",
-                "errors",
-            ])
-            .map_err(io)?;
-            for t in &targets {
-                csv.write_record([
-                    t.store_id.as_str(),
-                    t.controller_id.as_str(),
-                    t.status.as_str(),
-                    &t.attempt.to_string(),
-                    &timestamp(t.updated_at),
-                    &t.errors.join("; "),
-                ])
-                .map_err(io)?;
-            }
-            csv.flush()?;
+            storefleet::history::write_targets_csv(stdout, &targets)
+                .map_err(|e| Failure::error(e.to_string()))?;
         }
         ExportFormat::Jsonl => {
             let mut out = stdout;

@@ -3,4 +3,4 @@
 /**
  * What kind of failure this is; the UI picks its wording and remedy from this.
  */
-export type ErrorCode = "invalid_input" | "not_found" | "internal";
+export type ErrorCode = "invalid_input" | "not_found" | "conflict" | "unavailable" | "internal";

@@ -62,3 +62,64 @@ describe("demoInfo", () => {
     await expect(demoInfo()).resolves.toEqual(info);
   });
 });
+
+describe("typed wrappers", () => {
+  it("passes camelCase arguments as the contract says", async () => {
+    const seen: [string, unknown][] = [];
+    mockIPC((cmd, args) => {
+      seen.push([cmd, args]);
+      return null;
+    });
+    const { deploymentAction, fleetAdd, historyList, saveFile } = await import("./ipc");
+    await deploymentAction("retry", "dep-1");
+    await fleetAdd("s1", "c1", null, "till");
+    await historyList(null);
+    await saveFile("Export", "dep-1.csv");
+    expect(seen).toEqual([
+      ["deployment_retry", { deploymentId: "dep-1" }],
+      ["fleet_add", { storeId: "s1", controllerId: "c1", storeName: null, controllerName: "till" }],
+      ["history_list", { query: null }],
+      ["save_file", { title: "Export", defaultName: "dep-1.csv" }],
+    ]);
+  });
+
+  it("keeps the conflict and unavailable codes", async () => {
+    mockIPC(() => {
+      throw { code: "conflict", message: "already running" };
+    });
+    const { deploymentStart } = await import("./ipc");
+    await expect(
+      deploymentStart({ artifact_id: 1, serving: { kind: "built_in" }, targets: [], ack_timeout_secs: 1, completion_timeout_secs: 1, policy: null }),
+    ).rejects.toMatchObject({ code: "conflict" });
+    expect(toIpcError({ code: "unavailable", message: "broker offline" }).code).toBe("unavailable");
+  });
+
+  it("delivers channel batches until unsubscribed", async () => {
+    let channel: { onmessage: (m: unknown) => void } | null = null;
+    mockIPC((cmd, args) => {
+      if (cmd === "deployment_watch") channel = (args as { onEvent: typeof channel }).onEvent;
+      return null;
+    });
+    const { deploymentWatch } = await import("./ipc");
+    const got: unknown[] = [];
+    const stop = await deploymentWatch("dep-1", (feed) => got.push(feed));
+    channel!.onmessage({ kind: "transitions", transitions: [] });
+    stop();
+    channel!.onmessage({ kind: "transitions", transitions: [] });
+    expect(got).toHaveLength(1);
+  });
+
+  it("reports hashing progress through the onProgress channel", async () => {
+    mockIPC((cmd, args) => {
+      if (cmd !== "firmware_add") return null;
+      const ch = (args as { onProgress: { onmessage: (m: unknown) => void } }).onProgress;
+      ch.onmessage({ bytes_done: 50, bytes_total: 100 });
+      ch.onmessage({ bytes_done: 100, bytes_total: 100 });
+      return { id: 1 };
+    });
+    const { firmwareAdd } = await import("./ipc");
+    const progress: number[] = [];
+    await firmwareAdd("/fw.bin", "1.0", (p) => progress.push(p.bytes_done));
+    expect(progress).toEqual([50, 100]);
+  });
+});

@@ -1,15 +1,85 @@
 // The one module that talks to the Rust side. Components import from here, never from
 // `@tauri-apps/api` directly, so every call is typed and every error has the same shape.
-import { invoke } from "@tauri-apps/api/core";
+import { Channel, invoke } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
+import type { ActivityFeed } from "../bindings/ActivityFeed";
+import type { Advance } from "../bindings/Advance";
 import type { AppInfo } from "../bindings/AppInfo";
-import type { DemoInfo } from "../bindings/DemoInfo";
+import type { ArtifactView } from "../bindings/ArtifactView";
 import type { BoundaryError } from "../bindings/BoundaryError";
+import type { BrokerProfile } from "../bindings/BrokerProfile";
+import type { ConnectionState } from "../bindings/ConnectionState";
+import type { ConnectionStatus } from "../bindings/ConnectionStatus";
+import type { Controller } from "../bindings/Controller";
+import type { ControllerSource } from "../bindings/ControllerSource";
+import type { DemoInfo } from "../bindings/DemoInfo";
+import type { DeploymentDetail } from "../bindings/DeploymentDetail";
+import type { DeploymentFeed } from "../bindings/DeploymentFeed";
+import type { DeploymentReview } from "../bindings/DeploymentReview";
+import type { DeploymentState } from "../bindings/DeploymentState";
+import type { DeploymentSummary } from "../bindings/DeploymentSummary";
 import type { ErrorCode } from "../bindings/ErrorCode";
+import type { FailureThreshold } from "../bindings/FailureThreshold";
+import type { HashProgress } from "../bindings/HashProgress";
+import type { HistoryEntry } from "../bindings/HistoryEntry";
+import type { ImportReport } from "../bindings/ImportReport";
+import type { MessageRow } from "../bindings/MessageRow";
+import type { NewDeployment } from "../bindings/NewDeployment";
+import type { Notice } from "../bindings/Notice";
+import type { PreflightReport } from "../bindings/PreflightReport";
+import type { ProfileInput } from "../bindings/ProfileInput";
+import type { RolloutPolicy } from "../bindings/RolloutPolicy";
+import type { ServingChoice } from "../bindings/ServingChoice";
+import type { StatusCounts } from "../bindings/StatusCounts";
+import type { TargetRow } from "../bindings/TargetRow";
+import type { TargetStatus } from "../bindings/TargetStatus";
+import type { Transition } from "../bindings/Transition";
+import type { WaveProgress } from "../bindings/WaveProgress";
 
-export type { AppInfo, BoundaryError, DemoInfo, ErrorCode };
+export type {
+  ActivityFeed,
+  Advance,
+  AppInfo,
+  ArtifactView,
+  BoundaryError,
+  BrokerProfile,
+  ConnectionState,
+  ConnectionStatus,
+  Controller,
+  ControllerSource,
+  DemoInfo,
+  DeploymentDetail,
+  DeploymentFeed,
+  DeploymentReview,
+  DeploymentState,
+  DeploymentSummary,
+  ErrorCode,
+  FailureThreshold,
+  HashProgress,
+  HistoryEntry,
+  ImportReport,
+  MessageRow,
+  NewDeployment,
+  Notice,
+  PreflightReport,
+  ProfileInput,
+  RolloutPolicy,
+  ServingChoice,
+  StatusCounts,
+  TargetRow,
+  TargetStatus,
+  Transition,
+  WaveProgress,
+};
 
 // A record, not a list: the type check fails here when Rust adds or renames a code.
-const ERROR_CODES: Record<ErrorCode, true> = { invalid_input: true, not_found: true, internal: true };
+const ERROR_CODES: Record<ErrorCode, true> = {
+  invalid_input: true,
+  not_found: true,
+  conflict: true,
+  unavailable: true,
+  internal: true,
+};
 
 /** An IPC failure, always with a code the UI can branch on and a message to show. */
 export class IpcError extends Error implements BoundaryError {
@@ -54,4 +124,113 @@ export function appInfo(): Promise<AppInfo> {
 /** The demo's embedded broker, simulated fleet and sample firmware; waits while it starts. */
 export function demoInfo(): Promise<DemoInfo> {
   return call<DemoInfo>("demo_info");
+}
+
+/** A file filter for the native open dialog. */
+export type FileFilter = { name: string; extensions: string[] };
+
+/** Stops a live subscription; safe to call more than once. */
+export type Unsubscribe = () => void;
+
+/**
+ * Opens a channel, hands it to `command`, and returns a function that stops delivery.
+ * The Rust side notices the dropped channel on its next send and ends the feed.
+ */
+async function subscribe<T>(
+  command: string,
+  args: Record<string, unknown>,
+  onEvent: (message: T) => void,
+  key = "onEvent",
+): Promise<Unsubscribe> {
+  let open = true;
+  const channel = new Channel<T>((message) => {
+    if (open) onEvent(message);
+  });
+  await call<null>(command, { ...args, [key]: channel });
+  return () => {
+    open = false;
+  };
+}
+
+// Connection and broker profiles.
+
+export const profilesList = () => call<BrokerProfile[]>("profiles_list");
+export const profileSave = (profile: ProfileInput) => call<BrokerProfile>("profile_save", { profile });
+export const profileRemove = (profileId: string) => call<null>("profile_remove", { profileId });
+export const connect = (profileId: string) => call<ConnectionStatus>("connect", { profileId });
+export const disconnect = () => call<ConnectionStatus>("disconnect");
+/** The connection status now and on every change. */
+export const connectionWatch = (onEvent: (status: ConnectionStatus) => void) =>
+  subscribe<ConnectionStatus>("connection_watch", {}, onEvent);
+
+// Native dialogs.
+
+export const pickFile = (title: string, filters: FileFilter[]) =>
+  call<string | null>("pick_file", { title, filters });
+export const saveFile = (title: string, defaultName: string) =>
+  call<string | null>("save_file", { title, defaultName });
+
+// Fleet.
+
+export const fleetList = () => call<Controller[]>("fleet_list");
+export const fleetImportCsv = (path: string) => call<ImportReport>("fleet_import_csv", { path });
+export const fleetAdd = (
+  storeId: string,
+  controllerId: string,
+  storeName: string | null,
+  controllerName: string | null,
+) => call<Controller>("fleet_add", { storeId, controllerId, storeName, controllerName });
+
+// Firmware library.
+
+export const firmwareList = () => call<ArtifactView[]>("firmware_list");
+
+/** Hashes and registers a file; `onProgress` sees the bytes hashed so far. */
+export async function firmwareAdd(
+  path: string,
+  version: string,
+  onProgress: (progress: HashProgress) => void,
+): Promise<ArtifactView> {
+  return call<ArtifactView>("firmware_add", { path, version, onProgress: new Channel(onProgress) });
+}
+
+export async function firmwareRehash(
+  artifactId: number,
+  onProgress: (progress: HashProgress) => void,
+): Promise<ArtifactView> {
+  return call<ArtifactView>("firmware_rehash", { artifactId, onProgress: new Channel(onProgress) });
+}
+
+export const firmwareRemove = (artifactId: number) => call<null>("firmware_remove", { artifactId });
+export const firmwarePreflight = (url: string, artifactId: number) =>
+  call<PreflightReport>("firmware_preflight", { url, artifactId });
+
+// Deployments.
+
+export const deploymentReview = (request: NewDeployment) =>
+  call<DeploymentReview>("deployment_review", { request });
+export const deploymentStart = (request: NewDeployment) =>
+  call<DeploymentSummary>("deployment_start", { request });
+export const deploymentDetail = (deploymentId: string) =>
+  call<DeploymentDetail>("deployment_detail", { deploymentId });
+/** Live batches of transitions, and a summary after each batch. */
+export const deploymentWatch = (deploymentId: string, onEvent: (feed: DeploymentFeed) => void) =>
+  subscribe<DeploymentFeed>("deployment_watch", { deploymentId }, onEvent);
+
+export type DeploymentAction = "cancel" | "retry" | "pause" | "resume";
+export const deploymentAction = (action: DeploymentAction, deploymentId: string) =>
+  call<DeploymentSummary>(`deployment_${action}`, { deploymentId });
+export const deploymentExportCsv = (deploymentId: string, path: string) =>
+  call<null>("deployment_export_csv", { deploymentId, path });
+
+// History and activity.
+
+export const historyList = (query: string | null) => call<HistoryEntry[]>("history_list", { query });
+export const activityRecent = (limit: number) => call<MessageRow[]>("activity_recent", { limit });
+export const activityWatch = (onEvent: (feed: ActivityFeed) => void) =>
+  subscribe<ActivityFeed>("activity_watch", {}, onEvent);
+
+/** App-wide notices (a deployment finished, a history write failed). */
+export async function onNotice(handler: (notice: Notice) => void): Promise<Unsubscribe> {
+  return listen<Notice>("notice", (event) => handler(event.payload));
 }

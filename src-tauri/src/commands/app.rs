@@ -1,4 +1,4 @@
-//! Tauri commands: each one a few lines that call the core and map its errors.
+//! What the first screen shows: the core's version and demo mode.
 
 use serde::Serialize;
 use ts_rs::TS;
@@ -36,10 +36,10 @@ pub async fn demo_info(
     let state = watch
         .wait_for(Option::is_some)
         .await
-        .map_err(|_| BoundaryError::new(crate::ErrorCode::Internal, "demo mode stopped"))?;
+        .map_err(|_| BoundaryError::new(crate::error::ErrorCode::Internal, "demo mode stopped"))?;
     state.clone().unwrap_or_else(|| {
         Err(BoundaryError::new(
-            crate::ErrorCode::Internal,
+            crate::error::ErrorCode::Internal,
             "demo mode stopped",
         ))
     })

@@ -1,0 +1,128 @@
+//! New deployment (review, start) and one deployment's view (detail, feed, actions).
+
+use storefleet::engine::DeploymentSummary;
+use storefleet::firmware::Preflight;
+use storefleet::history::{History, write_targets_csv};
+use tauri::State;
+use tauri::ipc::Channel;
+
+use super::blocking;
+use crate::connection::Connection;
+use crate::deployments::{
+    DeploymentDetail, DeploymentReview, NewDeployment, load_detail, parse_id, plan,
+};
+use crate::error::BoundaryError;
+use crate::feeds::{DeploymentFeed, Feeds};
+use crate::serving::Serving;
+
+/// Checks the request; nothing is sent.
+#[tauri::command]
+pub async fn deployment_review(
+    connection: State<'_, Connection>,
+    serving: State<'_, Serving>,
+    request: NewDeployment,
+) -> Result<DeploymentReview, BoundaryError> {
+    Ok(plan(connection.history_path(), &serving, &request)?.review)
+}
+
+/// Checks, serves (or preflights) the file, and starts the deployment.
+#[tauri::command]
+pub async fn deployment_start(
+    connection: State<'_, Connection>,
+    serving: State<'_, Serving>,
+    request: NewDeployment,
+) -> Result<DeploymentSummary, BoundaryError> {
+    let plan = plan(connection.history_path(), &serving, &request)?;
+    if plan.external {
+        Preflight::new()?
+            .check(&plan.spec.firmware.file_url, &plan.deployable)
+            .await?;
+    } else {
+        let url = serving.publish(&plan.deployable)?;
+        debug_assert_eq!(url, plan.spec.firmware.file_url);
+    }
+    let summary = connection.service().await?.deploy(plan.spec).await?;
+    tracing::info!(deployment = %summary.deployment_id, targets = summary.total, "deployment started");
+    Ok(summary)
+}
+
+#[tauri::command]
+pub async fn deployment_detail(
+    connection: State<'_, Connection>,
+    deployment_id: String,
+) -> Result<DeploymentDetail, BoundaryError> {
+    load_detail(&connection, &parse_id(&deployment_id)?).await
+}
+
+#[tauri::command]
+pub async fn deployment_watch(
+    connection: State<'_, Connection>,
+    feeds: State<'_, Feeds>,
+    deployment_id: String,
+    on_event: Channel<DeploymentFeed>,
+) -> Result<(), BoundaryError> {
+    feeds.deployment(&connection, parse_id(&deployment_id)?, on_event);
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn deployment_cancel(
+    connection: State<'_, Connection>,
+    deployment_id: String,
+) -> Result<DeploymentSummary, BoundaryError> {
+    let id = parse_id(&deployment_id)?;
+    Ok(connection.service().await?.cancel(id).await?)
+}
+
+#[tauri::command]
+pub async fn deployment_retry(
+    connection: State<'_, Connection>,
+    deployment_id: String,
+) -> Result<DeploymentSummary, BoundaryError> {
+    let id = parse_id(&deployment_id)?;
+    Ok(connection.service().await?.retry(id).await?)
+}
+
+/// Stops sending to targets not yet sent (those sent go on).
+#[tauri::command]
+pub async fn deployment_pause(
+    connection: State<'_, Connection>,
+    deployment_id: String,
+) -> Result<DeploymentSummary, BoundaryError> {
+    let id = parse_id(&deployment_id)?;
+    Ok(connection.service().await?.pause(id).await?)
+}
+
+#[tauri::command]
+pub async fn deployment_resume(
+    connection: State<'_, Connection>,
+    deployment_id: String,
+) -> Result<DeploymentSummary, BoundaryError> {
+    let id = parse_id(&deployment_id)?;
+    Ok(connection.service().await?.resume(id).await?)
+}
+
+/// A row per target, as `storefleet export --format csv` writes it.
+#[tauri::command]
+pub async fn deployment_export_csv(
+    connection: State<'_, Connection>,
+    deployment_id: String,
+    path: String,
+) -> Result<(), BoundaryError> {
+    let id = parse_id(&deployment_id)?;
+    let db = connection.history_path().to_owned();
+    blocking(move || {
+        let history = History::open(&db)?;
+        if history.deployment(id.as_str())?.is_none() {
+            return Err(BoundaryError::not_found(format!(
+                "no deployment {id} in the history"
+            )));
+        }
+        let targets = history.target_statuses(id.as_str())?;
+        let file = std::fs::File::create(&path)
+            .map_err(|e| BoundaryError::invalid(format!("cannot write {path}: {e}")))?;
+        write_targets_csv(std::io::BufWriter::new(file), &targets)
+            .map_err(|e| BoundaryError::internal(format!("cannot write {path}: {e}")))
+    })
+    .await
+}

@@ -1,0 +1,66 @@
+//! Native file dialogs (rfd on GTK, macOS and Windows), run on the main thread as the
+//! toolkits require; the command waits for the user's choice.
+
+use serde::Deserialize;
+use tauri::{AppHandle, Manager};
+use tokio::sync::oneshot;
+use ts_rs::TS;
+
+use crate::error::BoundaryError;
+
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct DialogFilter {
+    pub name: String,
+    pub extensions: Vec<String>,
+}
+
+async fn on_main_thread(
+    app: &AppHandle,
+    show: impl FnOnce(rfd::FileDialog) -> Option<std::path::PathBuf> + Send + 'static,
+) -> Result<Option<String>, BoundaryError> {
+    let (tx, rx) = oneshot::channel();
+    let window = app.get_webview_window("main");
+    app.run_on_main_thread(move || {
+        let mut dialog = rfd::FileDialog::new();
+        if let Some(window) = &window {
+            dialog = dialog.set_parent(window);
+        }
+        let _ = tx.send(show(dialog));
+    })
+    .map_err(|e| BoundaryError::internal(format!("cannot open the file dialog: {e}")))?;
+    let chosen = rx
+        .await
+        .map_err(|_| BoundaryError::internal("the file dialog closed unexpectedly"))?;
+    Ok(chosen.map(|p| p.display().to_string()))
+}
+
+#[tauri::command]
+pub async fn pick_file(
+    app: AppHandle,
+    title: String,
+    filters: Vec<DialogFilter>,
+) -> Result<Option<String>, BoundaryError> {
+    on_main_thread(&app, move |mut dialog| {
+        dialog = dialog.set_title(&title);
+        for f in &filters {
+            dialog = dialog.add_filter(&f.name, &f.extensions);
+        }
+        dialog.pick_file()
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn save_file(
+    app: AppHandle,
+    title: String,
+    default_name: String,
+) -> Result<Option<String>, BoundaryError> {
+    on_main_thread(&app, move |dialog| {
+        dialog
+            .set_title(&title)
+            .set_file_name(&default_name)
+            .save_file()
+    })
+    .await
+}

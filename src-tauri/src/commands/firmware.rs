@@ -1,0 +1,114 @@
+//! The firmware library.
+
+use std::path::PathBuf;
+
+use storefleet::firmware::{Library, Preflight};
+use tauri::State;
+use tauri::ipc::Channel;
+
+use super::blocking;
+use crate::connection::Connection;
+use crate::error::BoundaryError;
+use crate::firmware::{ArtifactView, HashProgress, PreflightReport, progress_sender};
+use crate::serving::Serving;
+
+#[tauri::command]
+pub async fn firmware_list(
+    connection: State<'_, Connection>,
+    serving: State<'_, Serving>,
+) -> Result<Vec<ArtifactView>, BoundaryError> {
+    let path = connection.history_path().to_owned();
+    let artifacts = blocking(move || Ok(Library::open(&path)?.history().artifacts()?)).await?;
+    Ok(artifacts
+        .into_iter()
+        .map(|a| ArtifactView::of(a, &serving))
+        .collect())
+}
+
+/// Hashes the file (progress on `on_progress`), registers it and serves it.
+#[tauri::command]
+pub async fn firmware_add(
+    connection: State<'_, Connection>,
+    serving: State<'_, Serving>,
+    path: String,
+    version: String,
+    on_progress: Channel<HashProgress>,
+) -> Result<ArtifactView, BoundaryError> {
+    let db = connection.history_path().to_owned();
+    let (artifact, deployable) = blocking(move || {
+        let library = Library::open(&db)?;
+        let mut progress = progress_sender(on_progress);
+        let artifact = library.add(&PathBuf::from(path), version.trim(), None, &mut progress)?;
+        let deployable = library.ensure_deployable(artifact.id).ok();
+        Ok((artifact, deployable))
+    })
+    .await?;
+    if let Some(d) = &deployable {
+        let _ = serving.publish(d);
+    }
+    tracing::info!(artifact = artifact.id, version = %artifact.version, md5 = %artifact.md5, "firmware added");
+    Ok(ArtifactView::of(artifact, &serving))
+}
+
+#[tauri::command]
+pub async fn firmware_rehash(
+    connection: State<'_, Connection>,
+    serving: State<'_, Serving>,
+    artifact_id: i64,
+    on_progress: Channel<HashProgress>,
+) -> Result<ArtifactView, BoundaryError> {
+    let db = connection.history_path().to_owned();
+    let (artifact, deployable) = blocking(move || {
+        let library = Library::open(&db)?;
+        let mut progress = progress_sender(on_progress);
+        let artifact = library.rehash(artifact_id, &mut progress)?;
+        let deployable = library.ensure_deployable(artifact.id).ok();
+        Ok((artifact, deployable))
+    })
+    .await?;
+    if let Some(d) = &deployable {
+        let _ = serving.publish(d);
+    }
+    Ok(ArtifactView::of(artifact, &serving))
+}
+
+#[tauri::command]
+pub async fn firmware_remove(
+    connection: State<'_, Connection>,
+    serving: State<'_, Serving>,
+    artifact_id: i64,
+) -> Result<(), BoundaryError> {
+    let db = connection.history_path().to_owned();
+    blocking(move || Ok(Library::open(&db)?.remove(artifact_id).map(drop)?)).await?;
+    serving.unpublish(artifact_id);
+    Ok(())
+}
+
+/// Downloads `url` and compares it with the artifact's file.
+#[tauri::command]
+pub async fn firmware_preflight(
+    connection: State<'_, Connection>,
+    url: String,
+    artifact_id: i64,
+) -> Result<PreflightReport, BoundaryError> {
+    let db = connection.history_path().to_owned();
+    let deployable =
+        blocking(move || Ok(Library::open(&db)?.ensure_deployable(artifact_id)?)).await?;
+    let url = url.trim().to_owned();
+    Ok(match Preflight::new()?.check(&url, &deployable).await {
+        Ok(r) => PreflightReport {
+            url: r.url,
+            size: r.size,
+            md5: r.md5,
+            ok: true,
+            problem: None,
+        },
+        Err(e) => PreflightReport {
+            url,
+            size: deployable.artifact().size,
+            md5: deployable.artifact().md5.clone(),
+            ok: false,
+            problem: Some(e.to_string()),
+        },
+    })
+}

@@ -1,0 +1,263 @@
+//! New deployments as the window describes them: checked, reviewed, then started on the
+//! core. Also reading one deployment back, live or from the history.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use storefleet::engine::{
+    DeploymentSpec, DeploymentSummary, Engine, Firmware, RolloutPolicy, TargetKey, TargetRow,
+    Timeouts, plan_waves,
+};
+use storefleet::firmware::{Deployable, Library, preflight::parse_url};
+use storefleet::history::History;
+use storefleet::protocol::{Id, Md5Hex};
+use ts_rs::TS;
+
+use crate::connection::Connection;
+use crate::error::BoundaryError;
+use crate::serving::Serving;
+
+/// How controllers get the file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ServingChoice {
+    /// Storefleet's own server.
+    BuiltIn,
+    /// Hosted elsewhere at `url`; checked by a preflight download before anything is sent.
+    External { url: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+pub struct TargetRef {
+    pub store_id: String,
+    pub controller_id: String,
+}
+
+/// What the wizard asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+pub struct NewDeployment {
+    pub artifact_id: i64,
+    pub serving: ServingChoice,
+    pub targets: Vec<TargetRef>,
+    pub ack_timeout_secs: u64,
+    pub completion_timeout_secs: u64,
+    /// Waves, caps and pauses; `null` sends to every target at once.
+    pub policy: Option<RolloutPolicy>,
+}
+
+/// The wizard's last step: what will be sent, to how many.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct DeploymentReview {
+    pub firmware_name: String,
+    pub firmware_version: String,
+    pub file_url: String,
+    pub file_size: u64,
+    pub checksum: String,
+    pub target_count: u64,
+    pub store_count: u64,
+    /// Planned wave sizes, canary first.
+    pub waves: Vec<u64>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct DeploymentDetail {
+    pub summary: DeploymentSummary,
+    pub targets: Vec<TargetRow>,
+}
+
+/// A checked request: the spec to start and the review to show.
+pub struct Plan {
+    pub spec: DeploymentSpec,
+    pub review: DeploymentReview,
+    pub deployable: Deployable,
+    pub external: bool,
+}
+
+fn parse_targets(targets: &[TargetRef]) -> Result<Vec<TargetKey>, BoundaryError> {
+    targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let bad = |what: &str, e: storefleet::protocol::IdError| {
+                BoundaryError::invalid(format!("target {}: {what} id: {e}", i + 1))
+            };
+            Ok(TargetKey::new(
+                Id::new(t.store_id.clone()).map_err(|e| bad("store", e))?,
+                Id::new(t.controller_id.clone()).map_err(|e| bad("controller", e))?,
+            ))
+        })
+        .collect()
+}
+
+/// Checks a request against the library and the server; nothing is sent.
+pub fn plan(
+    history: &Path,
+    serving: &Serving,
+    request: &NewDeployment,
+) -> Result<Plan, BoundaryError> {
+    if request.targets.is_empty() {
+        return Err(BoundaryError::invalid("choose at least one controller"));
+    }
+    if request.ack_timeout_secs == 0 || request.completion_timeout_secs == 0 {
+        return Err(BoundaryError::invalid(
+            "timeouts must be at least one second",
+        ));
+    }
+    if request.completion_timeout_secs < request.ack_timeout_secs {
+        return Err(BoundaryError::invalid(
+            "the completion timeout must not be shorter than the ack timeout",
+        ));
+    }
+    let targets = parse_targets(&request.targets)?;
+    let library = Library::open(history)?;
+    let deployable = library.ensure_deployable(request.artifact_id)?;
+    let artifact = deployable.artifact().clone();
+    let (file_url, external) = match &request.serving {
+        ServingChoice::BuiltIn => {
+            let url = serving.url_for(&artifact);
+            if url.is_empty() {
+                return Err(BoundaryError::unavailable(
+                    "the built-in firmware server is not running; use an external URL",
+                ));
+            }
+            (url, false)
+        }
+        ServingChoice::External { url } => {
+            parse_url(url.trim())?;
+            (url.trim().to_owned(), true)
+        }
+    };
+    let spec = DeploymentSpec {
+        deployment_id: Id::new_v4(),
+        firmware: Firmware {
+            firmware_version: artifact.version.clone(),
+            file_url: file_url.clone(),
+            file_size: artifact.size,
+            checksum: Md5Hex::parse(&artifact.md5)
+                .map_err(|e| BoundaryError::internal(e.to_string()))?,
+        },
+        targets,
+        timeouts: Timeouts {
+            ack: Duration::from_secs(request.ack_timeout_secs),
+            completion: Duration::from_secs(request.completion_timeout_secs),
+        },
+        policy: request.policy.unwrap_or_default(),
+    };
+    spec.check()
+        .map_err(|e| BoundaryError::invalid(e.to_string()))?;
+    let stores: BTreeSet<&str> = spec.targets.iter().map(|t| t.store_id.as_str()).collect();
+    let mut warnings = crate::fleet::target_warnings(library.history(), &request.targets)?;
+    if external {
+        warnings.push(format!(
+            "{file_url} is downloaded and checked against the local file before anything is sent"
+        ));
+    }
+    let review = DeploymentReview {
+        firmware_name: artifact.name.clone(),
+        firmware_version: artifact.version.clone(),
+        file_url,
+        file_size: artifact.size,
+        checksum: artifact.md5.clone(),
+        target_count: spec.targets.len() as u64,
+        store_count: stores.len() as u64,
+        waves: plan_waves(spec.targets.len(), &spec.policy)
+            .into_iter()
+            .map(u64::from)
+            .collect(),
+        warnings,
+    };
+    Ok(Plan {
+        spec,
+        review,
+        deployable,
+        external,
+    })
+}
+
+/// A deployment's summary: live from the service, else rebuilt from the history.
+pub async fn load_summary(
+    connection: &Connection,
+    id: &Id,
+) -> Result<DeploymentSummary, BoundaryError> {
+    if let Ok(service) = connection.service().await
+        && let Some(summary) = service.summary(id.clone()).await?
+    {
+        return Ok(summary);
+    }
+    Ok(from_history(connection.history_path(), id)?.summary)
+}
+
+/// Summary and targets of one deployment.
+pub async fn load_detail(
+    connection: &Connection,
+    id: &Id,
+) -> Result<DeploymentDetail, BoundaryError> {
+    if let Ok(service) = connection.service().await
+        && let Some(summary) = service.summary(id.clone()).await?
+        && let Some(targets) = service.targets(id.clone()).await?
+    {
+        return Ok(DeploymentDetail { summary, targets });
+    }
+    from_history(connection.history_path(), id)
+}
+
+/// A deployment the service does not hold (finished before this run, or another
+/// operator's), read from the history.
+fn from_history(path: &Path, id: &Id) -> Result<DeploymentDetail, BoundaryError> {
+    let history = History::open(path)?;
+    if let Some(state) = history.deployment_state(id.as_str())? {
+        // Ours: the engine rebuilds summary and rows exactly as it shows live ones.
+        let mut engine = Engine::new();
+        engine
+            .restore(state)
+            .map_err(|e| BoundaryError::internal(e.to_string()))?;
+        if let (Some(summary), Some(targets)) = (engine.summary(id), engine.target_rows(id)) {
+            return Ok(DeploymentDetail { summary, targets });
+        }
+    }
+    let row = history
+        .deployment(id.as_str())?
+        .ok_or_else(|| BoundaryError::not_found(format!("no deployment {id} in the history")))?;
+    let targets = history
+        .target_statuses(id.as_str())?
+        .into_iter()
+        .filter_map(|t| {
+            Some(TargetRow {
+                store_id: Id::new(t.store_id).ok()?,
+                controller_id: Id::new(t.controller_id).ok()?,
+                status: t.status,
+                attempt: t.attempt,
+                errors: t.errors,
+                updated_at: t.updated_at,
+                wave: t.wave,
+            })
+        })
+        .collect();
+    let summary = DeploymentSummary {
+        deployment_id: id.clone(),
+        firmware_version: row.firmware_version,
+        file_url: row.file_url,
+        file_size: row.file_size,
+        checksum: row.checksum,
+        created_at: row.created_at,
+        ack_timeout_ms: row.ack_timeout_ms,
+        completion_timeout_ms: row.completion_timeout_ms,
+        total: row.target_count as usize,
+        counts: row.counts,
+        finished: row.finished_at.is_some(),
+        // Another operator's: its waves are not on the wire.
+        state: row.state,
+        paused_reason: row.paused_reason,
+        policy: row.policy,
+        waves: Vec::new(),
+        current_wave: None,
+    };
+    Ok(DeploymentDetail { summary, targets })
+}
+
+pub fn parse_id(id: &str) -> Result<Id, BoundaryError> {
+    Id::new(id).map_err(|e| BoundaryError::invalid(format!("deployment id: {e}")))
+}

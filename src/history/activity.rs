@@ -1,0 +1,63 @@
+//! Reads for the window's live views: the outbox size and the message log as it grows.
+
+use rusqlite::{Row, params};
+
+use super::{History, HistoryError, MessageRow};
+use crate::engine::Millis;
+
+const MESSAGE_COLUMNS: &str = "id, direction, topic, body, at, event_type, deployment_id, store_id,
+    controller_id, outcome, reason";
+
+impl History {
+    /// Commands of every deployment still waiting in the outbox (not confirmed, not withdrawn).
+    pub fn outbox_waiting(&self) -> Result<usize, HistoryError> {
+        let n: i64 = self
+            .conn()
+            .prepare_cached("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND withdrawn = 0")?
+            .query_row([], |r| r.get(0))?;
+        Ok(n.max(0) as usize)
+    }
+
+    /// The newest `limit` messages, newest first.
+    pub fn recent_messages(&self, limit: usize) -> Result<Vec<MessageRow>, HistoryError> {
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages ORDER BY id DESC LIMIT ?1"
+        ))?;
+        let rows = stmt
+            .query_map(params![limit as i64], message_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Up to `limit` messages recorded after the one with id `after`, oldest first: how a live
+    /// view follows the log (other processes' messages included).
+    pub fn messages_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<MessageRow>, HistoryError> {
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = stmt
+            .query_map(params![after, limit as i64], message_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+}
+
+fn message_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
+    Ok(MessageRow {
+        id: r.get(0)?,
+        direction: r.get(1)?,
+        topic: r.get(2)?,
+        body: String::from_utf8_lossy(&r.get::<_, Vec<u8>>(3)?).into_owned(),
+        at: Millis(u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0)),
+        event_type: r.get(5)?,
+        deployment_id: r.get(6)?,
+        store_id: r.get(7)?,
+        controller_id: r.get(8)?,
+        outcome: r.get(9)?,
+        reason: r.get(10)?,
+    })
+}

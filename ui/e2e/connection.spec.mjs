@@ -1,0 +1,89 @@
+import { after, afterEach, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { focusOutline, harness, screenshot, unnamedControls } from "./support.mjs";
+
+describe("connection view", () => {
+  const h = harness({ before, after, afterEach });
+
+  it("lists profiles, shows the status bar, and every control has a name", async () => {
+    const page = await h.open({ hash: "#/connection" });
+    await page.getByTestId("view-connection").waitFor();
+    assert.equal(await page.getByTestId("profile-row").count(), 2);
+    const status = page.getByTestId("connection-status");
+    assert.equal(await status.getAttribute("data-state"), "connected");
+    assert.equal(await page.getByTestId("outbox-waiting").textContent(), "0");
+    assert.deepEqual(await unnamedControls(page), []);
+    const outline = await focusOutline(page, page.getByTestId("nav-fleet"));
+    assert.equal(outline.visible, true);
+    assert.equal(outline.style, "solid");
+    assert.notEqual(outline.width, "0px");
+    await screenshot(page, "connection");
+  });
+
+  it("adds a profile with TLS and a password, then connects to it", async () => {
+    const page = await h.open({ hash: "#/connection" });
+    await page.getByTestId("profile-add").click();
+    await page.getByTestId("profile-name").fill("Lab broker");
+    await page.getByTestId("profile-host").fill("lab.example.com");
+    await page.getByTestId("profile-port").fill("8883");
+    await page.getByTestId("profile-tls").check();
+    await page.getByTestId("profile-ca-file").fill("/etc/lab/ca.pem");
+    await page.getByTestId("profile-username").fill("ops");
+    await page.getByTestId("profile-password").fill("s3cret");
+    await page.getByTestId("profile-save").click();
+    const row = page.locator('[data-testid="profile-row"]', { hasText: "Lab broker" });
+    await row.waitFor();
+    assert.match(await row.textContent(), /TLS.*password in keychain/);
+    await row.getByTestId("profile-connect").click();
+    await page.locator('[data-testid="connection-status"]', { hasText: "Lab broker" }).waitFor();
+    await row.getByTestId("profile-disconnect").waitFor();
+  });
+
+  it("refuses a bad port before saving", async () => {
+    const page = await h.open({ hash: "#/connection" });
+    await page.getByTestId("profile-add").click();
+    await page.getByTestId("profile-name").fill("x");
+    await page.getByTestId("profile-host").fill("h");
+    await page.getByTestId("profile-port").fill("70000");
+    assert.equal(await page.getByTestId("profile-save").isDisabled(), true);
+  });
+
+  it("shows reconnecting with a countdown and the outbox waiting", async () => {
+    const page = await h.open({
+      hash: "#/connection",
+      scenario: { connection: { state: "reconnecting", next_attempt_at: Date.now() + 8000, attempt: 3, outbox_waiting: 12, last_error: "connection refused" } },
+    });
+    const status = page.getByTestId("connection-status");
+    await page.waitForFunction(() => document.querySelector('[data-testid="connection-status"]')?.getAttribute("data-state") === "reconnecting");
+    assert.match(await status.textContent(), /Reconnecting in [5-8] s \(attempt 3\)/);
+    assert.equal(await page.getByTestId("outbox-waiting").textContent(), "12");
+    await page.evaluate(() => window.__mock.setConnection({ state: "disconnected", next_attempt_at: null, outbox_waiting: 3 }));
+    await page.waitForFunction(() => document.querySelector('[data-testid="outbox-waiting"]')?.textContent === "3");
+    assert.equal(await status.getAttribute("data-state"), "disconnected");
+    assert.match(await status.textContent(), /Offline.*3 commands waiting in the outbox/s);
+    await screenshot(page, "connection-offline");
+  });
+
+  it("has an empty state that says what to do", async () => {
+    const page = await h.open({ hash: "#/connection", scenario: { world: "empty" } });
+    const empty = page.getByTestId("empty-state");
+    await empty.waitFor();
+    assert.match(await empty.textContent(), /Add the MQTT broker/);
+  });
+
+  it("shows a boundary error by its code", async () => {
+    const page = await h.open({ hash: "#/connection", scenario: { fail: { profiles_list: { code: "unavailable", message: "the keychain is locked" } } } });
+    const banner = page.getByTestId("error-banner");
+    await banner.waitFor();
+    assert.equal(await banner.getAttribute("data-code"), "unavailable");
+    assert.match(await banner.textContent(), /Not available right now.*the keychain is locked/s);
+  });
+
+  it("shows app-wide notices", async () => {
+    const page = await h.open({ hash: "#/connection" });
+    await page.getByTestId("view-connection").waitFor();
+    await page.waitForTimeout(100);
+    await page.evaluate(() => window.__mock.notice("error", "history write failed: disk full"));
+    await page.locator('[data-testid="notice"]', { hasText: "disk full" }).waitFor();
+  });
+});

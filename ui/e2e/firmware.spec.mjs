@@ -1,0 +1,58 @@
+import { after, afterEach, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { harness, screenshot, unnamedControls } from "./support.mjs";
+
+describe("firmware view", () => {
+  const h = harness({ before, after, afterEach });
+
+  it("lists the library with MD5, size, served URL and the stale file flagged", async () => {
+    const page = await h.open({ hash: "#/firmware" });
+    await page.getByTestId("view-firmware").waitFor();
+    assert.equal(await page.getByTestId("firmware-row").count(), 3);
+    const stale = page.locator('[data-testid="firmware-row"][data-artifact-id="2"]');
+    assert.equal(await stale.getByTestId("firmware-stale").count(), 1);
+    assert.equal(await page.getByTestId("firmware-stale").count(), 1);
+    assert.match(await page.getByTestId("firmware-served-url").first().textContent(), /^http:\/\/192\.168\.1\.20:8484\/fw\//);
+    assert.deepEqual(await unnamedControls(page), []);
+    await screenshot(page, "firmware");
+  });
+
+  it("adds a file through the dialog with hashing progress", async () => {
+    const page = await h.open({ hash: "#/firmware" });
+    await page.getByTestId("firmware-add").click();
+    const version = page.getByLabel("Version controllers are told");
+    assert.equal(await version.inputValue(), "2.6.0");
+    await page.getByRole("button", { name: "Hash and add" }).click();
+    const progress = page.getByTestId("firmware-progress");
+    await progress.waitFor();
+    await page.waitForFunction(() => /\d+% — /.test(document.querySelector('[data-testid="firmware-progress"]')?.textContent ?? ""));
+    await page.locator('[data-testid="firmware-row"]', { hasText: "store-ctl-2.6.0-rc1.bin" }).waitFor();
+    assert.equal(await progress.count(), 0);
+  });
+
+  it("checks an external URL (preflight)", async () => {
+    const page = await h.open({ hash: "#/firmware" });
+    await page.getByRole("button", { name: "Check an external URL for store-ctl-2.5.0.bin" }).click();
+    await page.getByPlaceholder("https://cdn.example.com/fw.bin").fill("https://cdn.example.com/other.bin");
+    await page.getByRole("button", { name: "Check URL" }).click();
+    assert.match(await page.getByTestId("preflight-result").textContent(), /another MD5/);
+    await page.getByPlaceholder("https://cdn.example.com/fw.bin").fill("https://cdn.example.com/store-ctl-2.5.0.bin");
+    await page.getByRole("button", { name: "Check URL" }).click();
+    await page.getByText("The URL serves the same file").waitFor();
+  });
+
+  it("has an empty state that says what to do", async () => {
+    const page = await h.open({ hash: "#/firmware", scenario: { world: "empty" } });
+    assert.match(await page.getByTestId("empty-state").textContent(), /Add a firmware file/);
+  });
+
+  it("shows a boundary error by its code", async () => {
+    const page = await h.open({ hash: "#/firmware", scenario: { fail: { firmware_add: { code: "invalid_input", message: "the file is empty" } } } });
+    await page.getByTestId("firmware-add").click();
+    await page.getByRole("button", { name: "Hash and add" }).click();
+    const banner = page.getByTestId("error-banner");
+    await banner.waitFor();
+    assert.equal(await banner.getAttribute("data-code"), "invalid_input");
+    assert.match(await banner.textContent(), /the file is empty/);
+  });
+});

@@ -1,0 +1,66 @@
+import { after, afterEach, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { harness, screenshot, unnamedControls } from "./support.mjs";
+
+describe("fleet view", () => {
+  const h = harness({ before, after, afterEach });
+
+  it("lists stores and controllers with version, last seen and result", async () => {
+    const page = await h.open({ hash: "#/fleet" });
+    await page.getByTestId("view-fleet").waitFor();
+    assert.equal(await page.getByTestId("fleet-store").count(), 12);
+    assert.equal(await page.getByTestId("fleet-row").count(), 96);
+    const row = page.locator('[data-testid="fleet-row"][data-store-id="store-001"][data-controller-id="pos-01"]');
+    assert.match(await row.textContent(), /2\.\d\.\d|unknown/);
+    assert.deepEqual(await unnamedControls(page), []);
+    await screenshot(page, "fleet");
+  });
+
+  it("searches, filters and selects by store or controller", async () => {
+    const page = await h.open({ hash: "#/fleet" });
+    await page.getByTestId("fleet-search").fill("scale");
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="fleet-row"]').length === 12);
+    await page.getByTestId("fleet-search").fill("Lyon scale");
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="fleet-row"]').length === 1);
+    await page.getByTestId("fleet-search").fill("");
+    await page.getByLabel("Filter by source").selectOption("manual");
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="fleet-store"]').length === 1);
+    const store = page.getByTestId("fleet-store").first();
+    await store.getByRole("button").first().click();
+    assert.equal(await store.getByRole("button").first().getAttribute("aria-pressed"), "true");
+    const row = page.getByTestId("fleet-row").first();
+    await row.focus();
+    await page.keyboard.press("Enter");
+    assert.equal(await row.getAttribute("aria-selected"), "true");
+  });
+
+  it("imports a CSV and adds a controller by hand", async () => {
+    const page = await h.open({ hash: "#/fleet", scenario: { pickFile: "/home/ops/fleet.csv" } });
+    await page.getByTestId("fleet-import").click();
+    await page.getByText("Imported: 2 added, 0 updated.").waitFor();
+    await page.locator('[data-testid="fleet-store"][data-store-id="store-013"]').waitFor();
+    await page.getByTestId("fleet-add").click();
+    await page.getByLabel("Store id").fill("store-099");
+    await page.getByLabel("Controller id").fill("pos-01");
+    await page.getByRole("button", { name: "Add", exact: true }).click();
+    await page.locator('[data-testid="fleet-row"][data-store-id="store-099"]').waitFor();
+    // Adding it again is a conflict, shown from the error code.
+    await page.getByTestId("fleet-add").click();
+    await page.getByLabel("Store id").fill("store-099");
+    await page.getByLabel("Controller id").fill("pos-01");
+    await page.getByRole("button", { name: "Add", exact: true }).click();
+    assert.equal(await page.getByTestId("error-banner").getAttribute("data-code"), "conflict");
+  });
+
+  it("has an empty state that says what to do", async () => {
+    const page = await h.open({ hash: "#/fleet", scenario: { world: "empty" } });
+    assert.match(await page.getByTestId("empty-state").textContent(), /import a CSV/);
+  });
+
+  it("shows a boundary error by its code", async () => {
+    const page = await h.open({ hash: "#/fleet", scenario: { fail: { fleet_list: { code: "internal", message: "database is locked" } } } });
+    const banner = page.getByTestId("error-banner");
+    await banner.waitFor();
+    assert.equal(await banner.getAttribute("data-code"), "internal");
+  });
+});

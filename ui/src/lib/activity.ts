@@ -1,0 +1,52 @@
+// The live message log: newest first, bounded, filterable by direction, outcome and text.
+import type { MessageRow } from "../bindings/MessageRow";
+
+export type ActivityFilter = "all" | "in" | "out" | "rejected" | "observed";
+
+export const ACTIVITY_FILTERS: readonly { value: ActivityFilter; label: string }[] = [
+  { value: "all", label: "All messages" },
+  { value: "in", label: "Incoming" },
+  { value: "out", label: "Outgoing" },
+  { value: "rejected", label: "Rejected only" },
+  { value: "observed", label: "Other operators" },
+];
+
+/** Prepends a batch (oldest first in the batch) to a newest-first log, keeping `max`. */
+export function prependBatch(log: readonly MessageRow[], batch: readonly MessageRow[], max: number): MessageRow[] {
+  const seen = new Set(log.map((m) => m.id));
+  const fresh = batch.filter((m) => !seen.has(m.id)).sort((a, b) => b.id - a.id);
+  return fresh.concat(log).slice(0, max);
+}
+
+/** Outcomes of a genuine reply that changed nothing (engine::UnchangedReason codes). */
+const UNCHANGED = new Set(["duplicate", "stale_attempt", "already_reported", "cancel_requested", "cancelled", "timed_out"]);
+const ACCEPTED = new Set(["applied", "own_echo", "observed", "outbox", ""]);
+
+export type OutcomeKind = "accepted" | "unchanged" | "observed" | "rejected";
+
+/** Anything but an accepted or unchanged outcome is a rejection code (decode or engine). */
+export function outcomeKind(m: MessageRow): OutcomeKind {
+  if (m.outcome === "observed") return "observed";
+  if (UNCHANGED.has(m.outcome)) return "unchanged";
+  if (ACCEPTED.has(m.outcome) || m.direction === "out") return "accepted";
+  return "rejected";
+}
+
+export function isRejected(m: MessageRow): boolean {
+  return outcomeKind(m) === "rejected";
+}
+
+export function matchesActivity(m: MessageRow, filter: ActivityFilter, query: string): boolean {
+  if (filter === "in" && m.direction !== "in") return false;
+  if (filter === "out" && m.direction !== "out") return false;
+  if (filter === "rejected" && !isRejected(m)) return false;
+  if (filter === "observed" && m.outcome !== "observed") return false;
+  const q = query.trim().toLowerCase();
+  if (!q) return true;
+  return (
+    m.topic.toLowerCase().includes(q) ||
+    m.body.toLowerCase().includes(q) ||
+    (m.reason ?? "").toLowerCase().includes(q) ||
+    (m.deployment_id ?? "").toLowerCase().includes(q)
+  );
+}

@@ -1,0 +1,99 @@
+import { describe, expect, it } from "vitest";
+import type { MessageRow } from "../bindings/MessageRow";
+import { isRejected, matchesActivity, outcomeKind, prependBatch } from "./activity";
+import { frameScheduler } from "./frame";
+import { parseRoute, routeHash } from "./route";
+import { scrollToReveal, visibleRange } from "./virtual";
+
+describe("routes", () => {
+  it("parses views and deployments, defaulting to connection", () => {
+    expect(parseRoute("#/fleet")).toEqual({ view: "fleet" });
+    expect(parseRoute("#/deployment/dep%2F1")).toEqual({ view: "deployment", deploymentId: "dep/1" });
+    expect(parseRoute("")).toEqual({ view: "connection" });
+    expect(parseRoute("#/nope")).toEqual({ view: "connection" });
+  });
+  it("round-trips", () => {
+    for (const r of [{ view: "history" as const }, { view: "deployment" as const, deploymentId: "a b" }]) {
+      expect(parseRoute(routeHash(r))).toEqual(r);
+    }
+  });
+});
+
+describe("visibleRange", () => {
+  it("covers the viewport plus overscan, clamped", () => {
+    expect(visibleRange(0, 340, 34, 10_000, 5)).toEqual({ start: 0, end: 16 });
+    expect(visibleRange(34_000, 340, 34, 10_000, 5)).toEqual({ start: 995, end: 1016 });
+    expect(visibleRange(10_000_000, 340, 34, 100, 5)).toEqual({ start: 94, end: 100 });
+    expect(visibleRange(0, 340, 34, 0)).toEqual({ start: 0, end: 0 });
+  });
+  it("scrolls just enough to reveal a row", () => {
+    expect(scrollToReveal(0, 340, 340, 34)).toBe(0);
+    expect(scrollToReveal(20, 0, 340, 34)).toBe(21 * 34 - 340);
+    expect(scrollToReveal(5, 0, 340, 34)).toBe(0);
+  });
+});
+
+describe("frameScheduler", () => {
+  it("runs once per frame however often it is asked", () => {
+    const frames: (() => void)[] = [];
+    let runs = 0;
+    const s = frameScheduler(
+      () => (runs += 1),
+      (cb) => frames.push(cb),
+      () => {},
+    );
+    for (let i = 0; i < 100; i++) s.request();
+    expect(frames).toHaveLength(1);
+    frames.shift()!();
+    expect(runs).toBe(1);
+    s.request();
+    expect(frames).toHaveLength(1);
+  });
+  it("can be cancelled", () => {
+    let cancelled = -1;
+    const s = frameScheduler(
+      () => {},
+      () => 7,
+      (id) => (cancelled = id),
+    );
+    s.request();
+    s.cancel();
+    expect(cancelled).toBe(7);
+  });
+});
+
+const msg = (id: number, over: Partial<MessageRow> = {}): MessageRow => ({
+  id,
+  direction: "in",
+  topic: `stores/s/controllers/c/events`,
+  body: "{}",
+  at: id,
+  event_type: null,
+  deployment_id: null,
+  store_id: null,
+  controller_id: null,
+  outcome: "applied",
+  reason: null,
+  ...over,
+});
+
+describe("activity log", () => {
+  it("prepends newest first, drops duplicates, keeps a bound", () => {
+    const log = prependBatch([msg(2), msg(1)], [msg(3), msg(4), msg(2)], 3);
+    expect(log.map((m) => m.id)).toEqual([4, 3, 2]);
+  });
+  it("classifies outcomes", () => {
+    expect(outcomeKind(msg(1))).toBe("accepted");
+    expect(outcomeKind(msg(1, { outcome: "duplicate" }))).toBe("unchanged");
+    expect(outcomeKind(msg(1, { outcome: "observed" }))).toBe("observed");
+    expect(isRejected(msg(1, { outcome: "unknown_correlation_id", reason: "ack whose correlation id matches no command" }))).toBe(true);
+    expect(isRejected(msg(1, { direction: "out", outcome: "outbox" }))).toBe(false);
+  });
+  it("filters by kind and text", () => {
+    const rejected = msg(1, { outcome: "invalid_json", reason: "body is not JSON" });
+    expect(matchesActivity(rejected, "rejected", "")).toBe(true);
+    expect(matchesActivity(msg(2), "rejected", "")).toBe(false);
+    expect(matchesActivity(rejected, "all", "not json")).toBe(true);
+    expect(matchesActivity(msg(3, { direction: "out" }), "in", "")).toBe(false);
+  });
+});

@@ -1,0 +1,27 @@
+// Which rows of a fixed-row-height list are on screen: the virtual table renders only these.
+
+export type Range = { start: number; end: number };
+
+/** Rows [start, end) covering the viewport plus `overscan` rows each side. */
+export function visibleRange(
+  scrollTop: number,
+  viewportHeight: number,
+  rowHeight: number,
+  count: number,
+  overscan = 6,
+): Range {
+  if (count === 0 || rowHeight <= 0) return { start: 0, end: 0 };
+  const first = Math.floor(Math.max(0, scrollTop) / rowHeight);
+  const visible = Math.ceil(Math.max(0, viewportHeight) / rowHeight) + 1;
+  const start = Math.max(0, Math.min(count - 1, first) - overscan);
+  const end = Math.min(count, first + visible + overscan);
+  return { start, end };
+}
+
+/** The scrollTop that brings row `index` into view, or `current` if it already is. */
+export function scrollToReveal(index: number, current: number, viewportHeight: number, rowHeight: number): number {
+  const top = index * rowHeight;
+  if (top < current) return top;
+  if (top + rowHeight > current + viewportHeight) return top + rowHeight - viewportHeight;
+  return current;
+}

@@ -1,0 +1,486 @@
+// An in-page stand-in for the Rust side, answering every command of docs/ipc.md from a
+// fixture world. The browser tests, the screenshots and the UI benchmark drive the real UI
+// through it; live feeds are pushed by the test (`advance`) or by a timed stream.
+import type { ArtifactView } from "../bindings/ArtifactView";
+import type { BoundaryError } from "../bindings/BoundaryError";
+import type { ConnectionStatus } from "../bindings/ConnectionStatus";
+import type { Controller } from "../bindings/Controller";
+import type { DeploymentFeed } from "../bindings/DeploymentFeed";
+import type { DeploymentSummary } from "../bindings/DeploymentSummary";
+import type { ErrorCode } from "../bindings/ErrorCode";
+import type { MessageRow } from "../bindings/MessageRow";
+import type { NewDeployment } from "../bindings/NewDeployment";
+import type { ProfileInput } from "../bindings/ProfileInput";
+import type { TargetRow } from "../bindings/TargetRow";
+import type { TargetStatus } from "../bindings/TargetStatus";
+import type { Transition } from "../bindings/Transition";
+import { planWaves } from "../lib/policy";
+import { emptyCounts, isTerminal } from "../lib/status";
+import { DEFAULT_POLICY, FAILURE_ERRORS, rng, summaryOf, type World } from "./fixtures";
+
+/** What a Tauri Channel looks like from the mock's side. */
+type Sink<T> = { onmessage: (message: T) => void };
+
+export type MockOptions = {
+  /** Commands that fail, with the boundary error they reject with. */
+  fail?: Record<string, { code: ErrorCode; message: string }>;
+  /** What the native file dialog "picks". */
+  pickFile?: string | null;
+  connection?: Partial<ConnectionStatus>;
+};
+
+const fail = (code: ErrorCode, message: string): BoundaryError => ({ code, message });
+
+/** A deployment's live state with counts and wave tallies kept incrementally. */
+class LiveDeployment {
+  readonly index = new Map<string, number>();
+  constructor(
+    public summary: DeploymentSummary,
+    public targets: TargetRow[],
+    public origin: string,
+  ) {
+    targets.forEach((t, i) => this.index.set(`${t.store_id}/${t.controller_id}`, i));
+  }
+
+  /** Moves one target; returns the transition. */
+  move(i: number, to: TargetStatus, at: number, errors: string[] = [], attempt?: number): Transition {
+    const t = this.targets[i];
+    const from = t.status;
+    const w = this.summary.waves[t.wave];
+    const s = this.summary;
+    s.counts[from] -= 1;
+    s.counts[to] += 1;
+    if (w) {
+      if (from === "completed") w.completed -= 1;
+      if (from === "failed" || from === "timed_out") w.failed -= 1;
+      if (to === "completed") w.completed += 1;
+      if (to === "failed" || to === "timed_out") w.failed += 1;
+      w.started = true;
+    }
+    t.status = to;
+    t.errors = errors;
+    t.updated_at = at;
+    if (attempt !== undefined) t.attempt = attempt;
+    return {
+      deployment_id: s.deployment_id,
+      store_id: t.store_id,
+      controller_id: t.controller_id,
+      attempt: t.attempt,
+      from,
+      to,
+      at,
+      errors,
+      wave: t.wave,
+    };
+  }
+
+  refresh() {
+    const s = this.summary;
+    const c = s.counts;
+    const active = c.queued + c.sent + c.acknowledged + c.cancel_requested;
+    for (const w of s.waves) w.finished = w.started && w.completed + w.failed >= w.size;
+    if (active === 0 && s.state !== "cancelled") {
+      s.finished = true;
+      s.state = "finished";
+    }
+    s.current_wave = s.waves.find((w) => w.started && !w.finished)?.index ?? null;
+  }
+}
+
+export class MockBackend {
+  private readonly deployments = new Map<string, LiveDeployment>();
+  private readonly watchers = new Map<string, Set<Sink<DeploymentFeed>>>();
+  private readonly connectionSinks = new Set<Sink<ConnectionStatus>>();
+  private readonly activitySinks = new Set<Sink<{ messages: MessageRow[] }>>();
+  private connection: ConnectionStatus;
+  private nextId = 100;
+  private readonly random = rng(99);
+  private streams: ReturnType<typeof setInterval>[] = [];
+  /** Counts messages delivered, for the benchmark. */
+  delivered = 0;
+
+  constructor(
+    private readonly world: World,
+    private readonly options: MockOptions = {},
+  ) {
+    for (const [id, d] of world.deployments) this.deployments.set(id, new LiveDeployment(d.summary, d.targets, d.origin));
+    this.connection = {
+      profile_id: world.profiles[0]?.id ?? null,
+      profile_name: world.profiles[0]?.name ?? null,
+      broker_url: world.profiles[0] ? `mqtt://${world.profiles[0].host}:${world.profiles[0].port}` : null,
+      state: world.profiles.length ? "connected" : "disconnected",
+      next_attempt_at: null,
+      attempt: null,
+      last_error: null,
+      outbox_waiting: 0,
+      ...options.connection,
+    };
+  }
+
+  /** Channels deliver deserialised copies, as Tauri's do. */
+  private send<T>(sink: Sink<T>, message: T) {
+    this.delivered += 1;
+    sink.onmessage(JSON.parse(JSON.stringify(message)) as T);
+  }
+
+  handle(cmd: string, args: Record<string, unknown> = {}): unknown {
+    const failure = this.options.fail?.[cmd];
+    if (failure) throw fail(failure.code, failure.message);
+    const w = this.world;
+    switch (cmd) {
+      case "app_info":
+        return { product: "Storefleet", core_version: "0.1.0" };
+      case "demo_info":
+        return {
+          broker_url: "mqtt://127.0.0.1:41883",
+          stores: 12,
+          controllers: 96,
+          firmware_version: "2.5.0",
+          firmware_path: "/tmp/storefleet-demo/store-ctl-2.5.0.bin",
+          fleet_csv: "/tmp/storefleet-demo/fleet.csv",
+        };
+      case "profiles_list":
+        return w.profiles;
+      case "profile_save": {
+        const p = args.profile as ProfileInput;
+        if (!p.host.trim()) throw fail("invalid_input", "the broker host is empty");
+        const id = p.id ?? `p-${++this.nextId}`;
+        const old = w.profiles.find((x) => x.id === id);
+        const saved = {
+          id,
+          name: p.name,
+          host: p.host,
+          port: p.port,
+          tls: p.tls,
+          ca_file: p.ca_file,
+          client_cert: p.client_cert,
+          client_key: p.client_key,
+          username: p.username,
+          has_password: p.clear_password ? false : p.password !== null ? true : (old?.has_password ?? false),
+          demo: false,
+        };
+        w.profiles = old ? w.profiles.map((x) => (x.id === id ? saved : x)) : [...w.profiles, saved];
+        return saved;
+      }
+      case "profile_remove":
+        if (!w.profiles.some((p) => p.id === args.profileId)) throw fail("not_found", `no broker profile ${String(args.profileId)}`);
+        w.profiles = w.profiles.filter((p) => p.id !== args.profileId);
+        return null;
+      case "connect": {
+        const p = w.profiles.find((x) => x.id === args.profileId);
+        if (!p) throw fail("not_found", `no broker profile ${String(args.profileId)}`);
+        this.setConnection({
+          profile_id: p.id,
+          profile_name: p.name,
+          broker_url: `${p.tls ? "mqtts" : "mqtt"}://${p.host}:${p.port}`,
+          state: "connected",
+          next_attempt_at: null,
+          attempt: null,
+          last_error: null,
+        });
+        return this.connection;
+      }
+      case "disconnect":
+        this.setConnection({ state: "disconnected", next_attempt_at: null, attempt: null });
+        return this.connection;
+      case "connection_watch": {
+        const sink = args.onEvent as Sink<ConnectionStatus>;
+        this.connectionSinks.add(sink);
+        this.send(sink, this.connection);
+        return null;
+      }
+      case "pick_file":
+        return this.options.pickFile === undefined ? "/home/ops/firmware/store-ctl-2.6.0-rc1.bin" : this.options.pickFile;
+      case "save_file":
+        return `/home/ops/exports/${String(args.defaultName)}`;
+      case "fleet_list":
+        return w.controllers;
+      case "fleet_import_csv": {
+        const added: Controller[] = [1, 2].map((n) => ({
+          store_id: "store-013",
+          controller_id: `pos-${String(n).padStart(2, "0")}`,
+          store_name: "Nantes",
+          controller_name: null,
+          firmware_version: null,
+          last_seen: null,
+          last_result: null,
+          last_deployment_id: null,
+          source: "imported",
+        }));
+        w.controllers = [...w.controllers, ...added];
+        return { added: added.length, updated: 0 };
+      }
+      case "fleet_add": {
+        const storeId = String(args.storeId);
+        const controllerId = String(args.controllerId);
+        if (storeId.includes("/") || controllerId.includes("/")) throw fail("invalid_input", "ids must not contain '/'");
+        if (w.controllers.some((c) => c.store_id === storeId && c.controller_id === controllerId)) {
+          throw fail("conflict", `${storeId}/${controllerId} is already in the fleet`);
+        }
+        const c: Controller = {
+          store_id: storeId,
+          controller_id: controllerId,
+          store_name: (args.storeName as string | null) ?? null,
+          controller_name: (args.controllerName as string | null) ?? null,
+          firmware_version: null,
+          last_seen: null,
+          last_result: null,
+          last_deployment_id: null,
+          source: "manual",
+        };
+        w.controllers = [...w.controllers, c];
+        return c;
+      }
+      case "firmware_list":
+        return w.artifacts;
+      case "firmware_add":
+        return this.hash(String(args.path), String(args.version), args.onProgress as Sink<unknown>);
+      case "firmware_rehash": {
+        const a = w.artifacts.find((x) => x.id === args.artifactId);
+        if (!a) throw fail("not_found", `no firmware ${String(args.artifactId)}`);
+        return this.hash(a.path, a.version, args.onProgress as Sink<unknown>, a.id);
+      }
+      case "firmware_remove":
+        w.artifacts = w.artifacts.filter((a) => a.id !== args.artifactId);
+        return null;
+      case "firmware_preflight": {
+        const a = w.artifacts.find((x) => x.id === args.artifactId);
+        if (!a) throw fail("not_found", `no firmware ${String(args.artifactId)}`);
+        const url = String(args.url);
+        const ok = url.endsWith(a.name);
+        return { url, size: ok ? a.size : 1024, md5: ok ? a.md5 : "d41d8cd98f00b204e9800998ecf8427e", ok, problem: ok ? null : `the URL serves 1.0 KiB with another MD5, not ${a.name}` };
+      }
+      case "deployment_review":
+        return this.review(args.request as NewDeployment);
+      case "deployment_start":
+        return this.start(args.request as NewDeployment);
+      case "deployment_detail": {
+        const d = this.deployments.get(String(args.deploymentId));
+        if (!d) throw fail("not_found", `no deployment ${String(args.deploymentId)}`);
+        return JSON.parse(JSON.stringify({ summary: d.summary, targets: d.targets }));
+      }
+      case "deployment_watch": {
+        const id = String(args.deploymentId);
+        if (!this.deployments.has(id)) throw fail("not_found", `no deployment ${id}`);
+        let set = this.watchers.get(id);
+        if (!set) this.watchers.set(id, (set = new Set()));
+        set.add(args.onEvent as Sink<DeploymentFeed>);
+        return null;
+      }
+      case "deployment_cancel":
+      case "deployment_retry":
+      case "deployment_pause":
+      case "deployment_resume":
+        return this.control(cmd.slice("deployment_".length), String(args.deploymentId));
+      case "deployment_export_csv":
+        if (!this.deployments.has(String(args.deploymentId))) throw fail("not_found", "no such deployment");
+        return null;
+      case "history_list": {
+        const q = ((args.query as string | null) ?? "").toLowerCase();
+        return [...this.deployments.values()]
+          .map((d) => ({
+            deployment_id: d.summary.deployment_id,
+            firmware_version: d.summary.firmware_version,
+            file_url: d.summary.file_url,
+            file_size: d.summary.file_size,
+            checksum: d.summary.checksum,
+            ack_timeout_ms: d.summary.ack_timeout_ms,
+            completion_timeout_ms: d.summary.completion_timeout_ms,
+            created_at: d.summary.created_at,
+            target_count: d.summary.total,
+            origin: d.origin,
+            finished_at: d.summary.finished ? d.summary.created_at + 600_000 : null,
+            counts: { ...d.summary.counts },
+          }))
+          .filter((r) => !q || [r.deployment_id, r.firmware_version, r.file_url].some((f) => f.toLowerCase().includes(q)))
+          .sort((a, b) => b.created_at - a.created_at);
+      }
+      case "activity_recent":
+        return w.messages.slice(0, Number(args.limit ?? 500));
+      case "activity_watch":
+        this.activitySinks.add(args.onEvent as Sink<{ messages: MessageRow[] }>);
+        return null;
+      default:
+        throw fail("internal", `the mock does not know the command ${cmd}`);
+    }
+  }
+
+  private async hash(path: string, version: string, progress: Sink<unknown>, id?: number): Promise<ArtifactView> {
+    const total = 48 * 1024 * 1024;
+    for (let done = 0; done <= total; done += total / 4) {
+      this.send(progress, { bytes_done: done, bytes_total: total });
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    const name = path.split("/").pop() ?? path;
+    const artifact: ArtifactView = {
+      id: id ?? ++this.nextId,
+      name,
+      version,
+      path,
+      size: total,
+      md5: "0cc175b9c0f1b6a831c399e269772661",
+      added_at: new Date().toISOString(),
+      hashed_at: new Date().toISOString(),
+      stale_since: null,
+      stale: false,
+      stale_reason: null,
+      served_url: `http://192.168.1.20:8484/fw/${(id ?? this.nextId).toString(16)}e1d2/${name}`,
+    };
+    this.world.artifacts = [artifact, ...this.world.artifacts.filter((a) => a.id !== artifact.id)];
+    return artifact;
+  }
+
+  private review(req: NewDeployment) {
+    const a = this.world.artifacts.find((x) => x.id === req.artifact_id);
+    if (!a) throw fail("not_found", `no firmware ${req.artifact_id}`);
+    if (a.stale) throw fail("invalid_input", `${a.name} changed since it was hashed; re-hash it first`);
+    if (req.targets.length === 0) throw fail("invalid_input", "no targets");
+    const never = req.targets.filter(
+      (t) => !this.world.controllers.find((c) => c.store_id === t.store_id && c.controller_id === t.controller_id)?.last_seen,
+    ).length;
+    return {
+      firmware_name: a.name,
+      firmware_version: a.version,
+      file_url: req.serving.kind === "external" ? req.serving.url : a.served_url,
+      file_size: a.size,
+      checksum: a.md5,
+      target_count: req.targets.length,
+      store_count: new Set(req.targets.map((t) => t.store_id)).size,
+      waves: planWaves(req.targets.length, req.policy),
+      warnings: never > 0 ? [`${never} target${never === 1 ? " was" : "s were"} never seen on the broker`] : [],
+    };
+  }
+
+  private start(req: NewDeployment): DeploymentSummary {
+    const review = this.review(req);
+    const id = `dep-${Date.now().toString(36)}`;
+    const policy = req.policy ?? DEFAULT_POLICY;
+    const waveOf: number[] = [];
+    review.waves.forEach((size, wv) => {
+      for (let i = 0; i < size; i++) waveOf.push(wv);
+    });
+    const now = Date.now();
+    const targets: TargetRow[] = req.targets.map((t, i) => ({ ...t, status: "queued", attempt: 1, errors: [], updated_at: now, wave: waveOf[i] }));
+    const summary = summaryOf(id, targets, now, policy, {
+      firmware_version: review.firmware_version,
+      file_url: review.file_url,
+      file_size: review.file_size,
+      checksum: review.checksum,
+      ack_timeout_ms: req.ack_timeout_secs * 1000,
+      completion_timeout_ms: req.completion_timeout_secs * 1000,
+      finished: false,
+      state: "running",
+    });
+    this.deployments.set(id, new LiveDeployment(summary, targets, "local"));
+    return summary;
+  }
+
+  private control(action: string, id: string): DeploymentSummary {
+    const d = this.deployments.get(id);
+    if (!d) throw fail("not_found", `no deployment ${id}`);
+    const s = d.summary;
+    const now = Date.now();
+    const batch: Transition[] = [];
+    if (action === "pause") {
+      if (s.state !== "running") throw fail("conflict", `the deployment is ${s.state}, not running`);
+      s.state = "paused";
+      s.paused_reason = "paused by the operator";
+    } else if (action === "resume") {
+      if (s.state !== "paused") throw fail("conflict", `the deployment is ${s.state}, not paused`);
+      s.state = "running";
+      s.paused_reason = null;
+    } else if (action === "cancel") {
+      if (s.finished) throw fail("conflict", "the deployment has already finished");
+      d.targets.forEach((t, i) => {
+        if (!isTerminal(t.status)) batch.push(d.move(i, "cancelled", now));
+      });
+      s.state = "cancelled";
+      s.finished = true;
+    } else if (action === "retry") {
+      d.targets.forEach((t, i) => {
+        if (t.status === "failed" || t.status === "timed_out") batch.push(d.move(i, "queued", now, [], t.attempt + 1));
+      });
+      if (batch.length === 0) throw fail("conflict", "no failed targets to retry");
+      s.finished = false;
+      s.state = "running";
+    }
+    d.refresh();
+    this.publish(id, batch);
+    return JSON.parse(JSON.stringify(s)) as DeploymentSummary;
+  }
+
+  private publish(id: string, batch: Transition[]) {
+    const d = this.deployments.get(id);
+    const sinks = this.watchers.get(id);
+    if (!d || !sinks) return;
+    for (const sink of sinks) {
+      if (batch.length > 0) this.send(sink, { kind: "transitions", transitions: batch });
+      this.send(sink, { kind: "summary", summary: d.summary });
+    }
+  }
+
+  /** Moves `n` unfinished targets one step on and publishes them as one batch. */
+  advance(id: string, n: number, failShare = 0.1): number {
+    const d = this.deployments.get(id);
+    if (!d) return 0;
+    const now = Date.now();
+    const batch: Transition[] = [];
+    const count = d.targets.length;
+    const startAt = Math.floor(this.random() * count);
+    for (let k = 0; k < count && batch.length < n; k++) {
+      const i = (startAt + k) % count;
+      const t = d.targets[i];
+      if (t.status === "queued") batch.push(d.move(i, "sent", now));
+      else if (t.status === "sent") batch.push(d.move(i, "acknowledged", now));
+      else if (t.status === "acknowledged") {
+        if (this.random() < failShare) batch.push(d.move(i, "failed", now, FAILURE_ERRORS[i % FAILURE_ERRORS.length]));
+        else batch.push(d.move(i, "completed", now));
+      }
+    }
+    d.refresh();
+    this.publish(id, batch);
+    return batch.length;
+  }
+
+  /** Publishes `perSecond` transitions a second in batches every `batchMs`, like the core. */
+  stream(id: string, perSecond: number, batchMs = 100) {
+    const perBatch = Math.max(1, Math.round((perSecond * batchMs) / 1000));
+    this.streams.push(setInterval(() => this.advance(id, perBatch), batchMs));
+  }
+
+  stopStreams() {
+    for (const s of this.streams) clearInterval(s);
+    this.streams = [];
+  }
+
+  setConnection(patch: Partial<ConnectionStatus>) {
+    this.connection = { ...this.connection, ...patch };
+    for (const sink of this.connectionSinks) this.send(sink, this.connection);
+  }
+
+  pushActivity(messages: MessageRow[]) {
+    this.world.messages = [...messages].reverse().concat(this.world.messages);
+    for (const sink of this.activitySinks) this.send(sink, { messages });
+  }
+
+  /** A big deployment for the benchmark: `targets` queued targets over stores of 8. */
+  addLargeDeployment(id: string, targets: number): void {
+    const now = Date.now();
+    const rows: TargetRow[] = [];
+    for (let i = 0; i < targets; i++) {
+      rows.push({
+        store_id: `store-${String(Math.floor(i / 8) + 1).padStart(4, "0")}`,
+        controller_id: `ctl-${String((i % 8) + 1).padStart(2, "0")}`,
+        status: "queued",
+        attempt: 1,
+        errors: [],
+        updated_at: now,
+        wave: 0,
+      });
+    }
+    const summary = summaryOf(id, rows, now, DEFAULT_POLICY, { finished: false, state: "running" });
+    summary.counts = emptyCounts();
+    summary.counts.queued = targets;
+    this.deployments.set(id, new LiveDeployment(summary, rows, "local"));
+  }
+}
