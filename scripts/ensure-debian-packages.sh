@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev libssl-dev
   libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev pkg-config)
-test_pkgs=(mosquitto xvfb xauth webkit2gtk-driver imagemagick)
+test_pkgs=(mosquitto xvfb xauth webkit2gtk-driver imagemagick chromium)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then want+=("${test_pkgs[@]}"); fi
