@@ -12,6 +12,10 @@ describe("connection view", () => {
     const status = page.getByTestId("connection-status");
     assert.equal(await status.getAttribute("data-state"), "connected");
     assert.equal(await page.getByTestId("outbox-waiting").textContent(), "0");
+    // What the desktop smoke test (tests/e2e) reads on the first screen.
+    assert.equal(await page.getByTestId("product-name").textContent(), "Storefleet");
+    assert.equal(await page.getByTestId("core-version").textContent(), "Core version 0.1.0");
+    assert.match(await page.getByTestId("demo-status").textContent(), /^\s*96 simulated controllers in 12 stores on the built-in broker/);
     assert.deepEqual(await unnamedControls(page), []);
     const outline = await focusOutline(page, page.getByTestId("nav-fleet"));
     assert.equal(outline.visible, true);
