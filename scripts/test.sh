@@ -70,6 +70,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "UI type check and unit tests"
 (cd ui && npm run --silent check && npx vitest run)
 
+step "UI in headless Chromium: every view with the IPC mocked (saves docs/screenshots/)"
+(cd ui && npm run --silent test:browser)
+
 step "Rust tests (core against mosquitto, desktop, generated TS bindings)"
 cargo build --workspace --quiet
 # Broker passwords live in the OS keychain: the profile tests use a real one.

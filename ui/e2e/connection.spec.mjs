@@ -1,6 +1,6 @@
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { focusOutline, harness, screenshot, unnamedControls } from "./support.mjs";
+import { FIXED_TIME, focusOutline, harness, screenshot, unnamedControls } from "./support.mjs";
 
 describe("connection view", () => {
   const h = harness({ before, after, afterEach });
@@ -12,6 +12,10 @@ describe("connection view", () => {
     const status = page.getByTestId("connection-status");
     assert.equal(await status.getAttribute("data-state"), "connected");
     assert.equal(await page.getByTestId("outbox-waiting").textContent(), "0");
+    // What the desktop smoke test (tests/e2e) reads on the first screen.
+    assert.equal(await page.getByTestId("product-name").textContent(), "Storefleet");
+    assert.equal(await page.getByTestId("core-version").textContent(), "Core version 0.1.0");
+    assert.match(await page.getByTestId("demo-status").textContent(), /^\s*96 simulated controllers in 12 stores on the built-in broker/);
     assert.deepEqual(await unnamedControls(page), []);
     const outline = await focusOutline(page, page.getByTestId("nav-fleet"));
     assert.equal(outline.visible, true);
@@ -51,11 +55,11 @@ describe("connection view", () => {
   it("shows reconnecting with a countdown and the outbox waiting", async () => {
     const page = await h.open({
       hash: "#/connection",
-      scenario: { connection: { state: "reconnecting", next_attempt_at: Date.now() + 8000, attempt: 3, outbox_waiting: 12, last_error: "connection refused" } },
+      scenario: { connection: { state: "reconnecting", next_attempt_at: FIXED_TIME + 8000, attempt: 3, outbox_waiting: 12, last_error: "connection refused" } },
     });
     const status = page.getByTestId("connection-status");
     await page.waitForFunction(() => document.querySelector('[data-testid="connection-status"]')?.getAttribute("data-state") === "reconnecting");
-    assert.match(await status.textContent(), /Reconnecting in [5-8] s \(attempt 3\)/);
+    assert.match(await status.textContent(), /Reconnecting in 8 s \(attempt 3\)/);
     assert.equal(await page.getByTestId("outbox-waiting").textContent(), "12");
     await page.evaluate(() => window.__mock.setConnection({ state: "disconnected", next_attempt_at: null, outbox_waiting: 3 }));
     await page.waitForFunction(() => document.querySelector('[data-testid="outbox-waiting"]')?.textContent === "3");

@@ -41,6 +41,14 @@ describe("firmware view", () => {
     await page.getByText("The URL serves the same file").waitFor();
   });
 
+  it("starts the wizard with the firmware picked from the library", async () => {
+    const page = await h.open({ hash: "#/firmware" });
+    await page.getByRole("button", { name: "Deploy scale-fw-1.8.0.img 1.8.0" }).click();
+    await page.getByTestId("wizard-step-firmware").waitFor();
+    assert.equal(await page.locator('[data-testid="firmware-option"][data-artifact-id="1"]').isChecked(), true);
+    assert.equal(await page.locator('[data-testid="firmware-option"][data-artifact-id="2"]').isDisabled(), true, "stale: deploy disabled");
+  });
+
   it("has an empty state that says what to do", async () => {
     const page = await h.open({ hash: "#/firmware", scenario: { world: "empty" } });
     assert.match(await page.getByTestId("empty-state").textContent(), /Add a firmware file/);

@@ -77,9 +77,19 @@ export async function launch() {
  * A page at `hash` with the mock installed for `scenario`. Any request that leaves the
  * loopback server fails the test: the app must fetch nothing from the internet.
  */
-export async function openApp(browser, base, { hash = "#/connection", scenario = {}, colorScheme = "light", viewport } = {}) {
-  const context = await browser.newContext({ colorScheme, viewport: viewport ?? { width: 1280, height: 860 } });
+/** The wall clock the browser tests see, so screenshots come out the same every run. */
+export const FIXED_TIME = Date.UTC(2026, 10, 27, 9, 30, 0);
+
+export async function openApp(browser, base, { hash = "#/connection", scenario = {}, colorScheme = "light", viewport, fixedTime } = {}) {
+  const context = await browser.newContext({
+    colorScheme,
+    viewport: viewport ?? { width: 1280, height: 860 },
+    timezoneId: "UTC",
+    locale: "en-US",
+  });
   const page = await context.newPage();
+  // Date.now() stands still (timers keep running): the same pictures on every run.
+  if (fixedTime !== undefined) await page.clock.setFixedTime(fixedTime);
   const external = [];
   const errors = [];
   page.on("request", (r) => {
@@ -158,7 +168,7 @@ export function harness({ before, after, afterEach }) {
   });
   return {
     async open(options) {
-      const o = await openApp(state.browser, state.srv.url, options);
+      const o = await openApp(state.browser, state.srv.url, { fixedTime: FIXED_TIME, ...options });
       state.opened.push(o);
       return o.page;
     },

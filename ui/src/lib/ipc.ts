@@ -140,13 +140,12 @@ async function subscribe<T>(
   command: string,
   args: Record<string, unknown>,
   onEvent: (message: T) => void,
-  key = "onEvent",
 ): Promise<Unsubscribe> {
   let open = true;
   const channel = new Channel<T>((message) => {
     if (open) onEvent(message);
   });
-  await call<null>(command, { ...args, [key]: channel });
+  await call<null>(command, { ...args, onEvent: channel });
   return () => {
     open = false;
   };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { emptyDraft, firstInvalid, parseOptionalCount, policyOf, toRequest, validateStep } from "./wizard";
+import { emptyDraft, firstInvalid, parseOptionalCount, policyOf, preset, startDraft, toRequest, validateStep } from "./wizard";
 
 describe("wizard validation", () => {
   it("needs firmware, then targets", () => {
@@ -66,5 +66,13 @@ describe("the request", () => {
   it("sends the external URL trimmed", () => {
     const d = { ...emptyDraft(), artifactId: 1, targets: ["s/c"], serving: "external" as const, externalUrl: " https://x/fw.bin " };
     expect(toRequest(d).serving).toEqual({ kind: "external", url: "https://x/fw.bin" });
+  });
+});
+
+describe("preset firmware", () => {
+  it("is taken once by the next draft", () => {
+    preset.artifactId = 7;
+    expect(startDraft().artifactId).toBe(7);
+    expect(startDraft().artifactId).toBeNull();
   });
 });

@@ -34,6 +34,17 @@ export type Draft = {
   pauseOnFailures: string;
 };
 
+/** Set by "Deploy…" in the library: the wizard starts with this firmware picked. */
+export const preset: { artifactId: number | null } = { artifactId: null };
+
+/** A fresh draft, taking (and clearing) the preset firmware. */
+export function startDraft(): Draft {
+  const d = emptyDraft();
+  d.artifactId = preset.artifactId;
+  preset.artifactId = null;
+  return d;
+}
+
 export function emptyDraft(): Draft {
   return {
     artifactId: null,

@@ -96,8 +96,9 @@ export class MockBackend {
   private nextId = 100;
   private readonly random = rng(99);
   private streams: ReturnType<typeof setInterval>[] = [];
-  /** Counts messages delivered, for the benchmark. */
+  /** Messages delivered and transitions published, for the benchmark. */
   delivered = 0;
+  transitions = 0;
 
   constructor(
     private readonly world: World,
@@ -413,6 +414,7 @@ export class MockBackend {
     const d = this.deployments.get(id);
     const sinks = this.watchers.get(id);
     if (!d || !sinks) return;
+    this.transitions += batch.length;
     for (const sink of sinks) {
       if (batch.length > 0) this.send(sink, { kind: "transitions", transitions: batch });
       this.send(sink, { kind: "summary", summary: d.summary });
