@@ -36,6 +36,11 @@ describe("new deployment wizard", () => {
     assert.equal(await visibleStep(page), "wizard-step-targets", "no targets: stays");
     await page.getByTestId("select-all-targets").focus();
     await page.keyboard.press("Space");
+    assert.equal(
+      await page.locator('[data-testid="wizard-step-targets"] .field-error').count(),
+      0,
+      "the problem goes as soon as targets are chosen",
+    );
     // A store's box toggles its controllers.
     await page.locator('[data-testid="store-checkbox"][data-store-id="store-002"]').focus();
     await page.keyboard.press("Space");
