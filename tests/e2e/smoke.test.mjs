@@ -39,8 +39,8 @@ after(async () => {
 
 test("the window shows the product name, the core's version and the demo connection", async () => {
   const version = workspaceVersion();
-  const shown = await session.waitForText("nav .version", (t) => t.includes(version));
-  assert.equal(shown, `Core ${version}`);
+  const shown = await session.waitForText('[data-testid="core-version"]', (t) => t.includes(version));
+  assert.equal(shown, `Core version ${version}`);
   assert.equal(await session.text('[data-testid="product-name"]'), "Storefleet");
   assert.equal(await session.title(), "Storefleet");
 

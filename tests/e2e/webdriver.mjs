@@ -163,8 +163,13 @@ export class Session {
   async screenshot() {
     // The DOM can be ready before WebKit has painted it (on a busy machine): retry until
     // the capture shows more than the bare window background.
+    // Only the app's window, not the rest of the X screen (a black band beside it).
+    const rect = await request("GET", `${this.base}/window/rect`).catch(() => null);
+    const crop = rect && rect.width > 0 && rect.height > 0
+      ? ["-crop", `${rect.width}x${rect.height}+${Math.max(0, rect.x)}+${Math.max(0, rect.y)}`, "+repage"]
+      : [];
     for (let i = 0; ; i++) {
-      const png = execFileSync("import", ["-window", "root", "png:-"], { maxBuffer: 64 << 20 });
+      const png = execFileSync("import", ["-window", "root", ...crop, "png:-"], { maxBuffer: 64 << 20 });
       const colours = Number(execFileSync("identify", ["-format", "%k", "png:-"], { input: png }).toString());
       if (colours > 16 || i >= 20) return png;
       await sleep(250);
