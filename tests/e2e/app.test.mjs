@@ -117,7 +117,6 @@ test("demo mode: deploy, see completions and a failure, cancel another, find bot
     `return [...document.querySelectorAll('[data-testid="fleet-store"]')].map(e => e.dataset.storeId)`,
   );
   assert.equal(stores.length, 4);
-  await shot("fleet");
 
   // Firmware: the sample file, served by the app itself.
   await open("firmware");
@@ -187,4 +186,15 @@ test("demo mode: deploy, see completions and a failure, cancel another, find bot
   );
   assert.ok(directions.includes("in"), `inbound messages shown: ${directions}`);
   await shot("activity");
+
+  // Fleet again: the inventory learned from the traffic (last seen, firmware, last result).
+  await open("fleet");
+  await session.until("controllers of the first store seen on the broker", async () => {
+    const seen = await session.exec(
+      `return [...document.querySelectorAll('[data-testid="fleet-row"][data-store-id="${stores[0]}"]')]
+         .filter((row) => !row.textContent.includes("never")).length`,
+    );
+    return seen === 6;
+  }, 20_000);
+  await shot("fleet");
 });
