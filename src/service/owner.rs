@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::events::ServiceEvent;
@@ -348,7 +349,9 @@ impl Owner {
         let mut record = MessageRecord {
             direction: MessageDirection::In,
             topic,
-            body: payload.clone(),
+            // A copy, not a slice: a slice of the link's read buffer would keep the whole
+            // buffer alive until the commit.
+            body: Bytes::copy_from_slice(&payload),
             at: now,
             event_type: None,
             deployment_id: None,
@@ -487,6 +490,10 @@ impl Owner {
     fn stage_commands(&mut self, commands: Vec<OutboundCommand>) {
         let now = now_millis();
         let timestamp = chrono::Local::now().fixed_offset();
+        // A deploy stages every command at once: exact room, not a doubling Vec's spare half.
+        self.staged.batch.outbox.reserve(commands.len());
+        self.staged.batch.messages.reserve(commands.len());
+        self.staged.publish.reserve(commands.len());
         for command in commands {
             let envelope = command.to_envelope(timestamp);
             let encoded = match encode_command(&envelope, &self.prefix) {
@@ -502,7 +509,8 @@ impl Owner {
                 store_id: command.store_id,
                 controller_id: command.controller_id,
                 topic: encoded.topic,
-                body: encoded.body.into(),
+                // Exact size: the encoder's spare capacity would be held by every copy holder.
+                body: Bytes::from(encoded.body.into_boxed_slice()),
             };
             self.staged.batch.outbox.push(OutboxEntry {
                 correlation_id: item.correlation_id.to_string(),
