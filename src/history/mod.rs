@@ -4,6 +4,8 @@
 //! and the schema is migrated in one transaction guarded by `PRAGMA user_version`.
 
 mod artifacts;
+#[cfg(test)]
+mod batch_tests;
 mod deployment_queries;
 mod deployment_writes;
 mod deployments_schema;

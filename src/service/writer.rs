@@ -134,3 +134,45 @@ impl Drop for Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Millis, RolloutControl, RolloutEvent, RolloutEventKind};
+    use crate::protocol::Id;
+
+    fn flush_with_resume(deployment: &str, at: u64) -> Flush {
+        let mut flush = Flush::default();
+        flush.batch.rollout_events.push(RolloutEvent {
+            deployment_id: Id::new(deployment).unwrap(),
+            at: Millis(at),
+            kind: RolloutEventKind::Resumed,
+        });
+        flush
+            .batch
+            .controls
+            .push((deployment.to_owned(), RolloutControl::default()));
+        flush
+    }
+
+    /// Coalescing queued flushes keeps every flush's rollout events and controls.
+    #[test]
+    fn merge_keeps_rollout_events_and_controls() {
+        let mut into = flush_with_resume("a", 1);
+        merge(&mut into, flush_with_resume("b", 2));
+        let events: Vec<&str> = into
+            .batch
+            .rollout_events
+            .iter()
+            .map(|e| e.deployment_id.as_str())
+            .collect();
+        assert_eq!(events, vec!["a", "b"]);
+        let controls: Vec<&str> = into
+            .batch
+            .controls
+            .iter()
+            .map(|(d, _)| d.as_str())
+            .collect();
+        assert_eq!(controls, vec!["a", "b"]);
+    }
+}
