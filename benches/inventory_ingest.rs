@@ -257,7 +257,7 @@ fn reply_batches(deployment_id: &Id, targets: &[Target], seen: bool) -> Vec<Batc
                 batch.messages.push(MessageRecord {
                     direction: MessageDirection::In,
                     topic,
-                    body: body.into_bytes(),
+                    body: body.into_bytes().into(),
                     at,
                     event_type: Some(event.to_owned()),
                     deployment_id: Some(deployment_id.to_string()),

@@ -1,6 +1,9 @@
 //! Writing a deployment's life: everything the service produces in one batch goes in one
 //! transaction (one per row was six times slower, RECIPES.md).
 
+use std::collections::HashSet;
+
+use bytes::Bytes;
 use rusqlite::{OptionalExtension, params};
 
 use super::inventory::{ControllerSeen, record_seen};
@@ -12,7 +15,8 @@ use crate::engine::{DeploymentSnapshot, Millis, RolloutControl, RolloutEvent, Ta
 pub struct MessageRecord {
     pub direction: MessageDirection,
     pub topic: String,
-    pub body: Vec<u8>,
+    /// Shared with the outbox entry and the publish queue for an outgoing command.
+    pub body: Bytes,
     pub at: Millis,
     pub event_type: Option<String>,
     pub deployment_id: Option<String>,
@@ -46,7 +50,7 @@ pub struct OutboxEntry {
     pub correlation_id: String,
     pub deployment_id: String,
     pub topic: String,
-    pub body: Vec<u8>,
+    pub body: Bytes,
     pub created_at: Millis,
 }
 
@@ -158,28 +162,41 @@ impl History {
                     errors = excluded.errors, updated_at = excluded.updated_at,
                     record = excluded.record",
             )?;
+            // Each target once per batch, in its last state: a batch the writer coalesced
+            // from several flushes may carry one target many times.
+            let mut last: HashSet<(&str, &str, &str)> = HashSet::with_capacity(batch.targets.len());
+            let mut updates = Vec::with_capacity(batch.targets.len());
+            for w in batch.targets.iter().rev() {
+                let key = (
+                    w.deployment_id.as_str(),
+                    w.target.store_id.as_str(),
+                    w.target.controller_id.as_str(),
+                );
+                if last.insert(key) {
+                    updates.push((w.deployment_id.as_str(), w.position, &w.target));
+                }
+            }
             let new_targets = batch.new_deployments.iter().flat_map(|d| {
                 d.targets
                     .iter()
                     .enumerate()
-                    .map(|(position, target)| TargetWrite {
-                        deployment_id: d.deployment_id.to_string(),
-                        position,
-                        target: target.clone(),
-                    })
+                    .map(|(position, target)| (d.deployment_id.as_str(), position, target))
             });
-            for w in new_targets.chain(batch.targets.iter().cloned()) {
-                let current = &w.target.current;
+            let new_targets = new_targets.filter(|(d, _, t)| {
+                !last.contains(&(*d, t.store_id.as_str(), t.controller_id.as_str()))
+            });
+            for (deployment_id, position, target) in new_targets.chain(updates.iter().copied()) {
+                let current = &target.current;
                 upsert_target.execute(params![
-                    w.deployment_id,
-                    w.position as i64,
-                    w.target.store_id.as_str(),
-                    w.target.controller_id.as_str(),
+                    deployment_id,
+                    position as i64,
+                    target.store_id.as_str(),
+                    target.controller_id.as_str(),
                     current.status.as_str(),
                     current.number,
                     json(&current.errors)?,
                     ms(current.updated_at),
-                    json(&w.target)?,
+                    json(target)?,
                 ])?;
             }
             let mut insert_transition = tx.prepare_cached(
@@ -208,7 +225,7 @@ impl History {
                 let inserted = insert_message.execute(params![
                     m.direction.as_str(),
                     m.topic,
-                    m.body,
+                    &m.body[..],
                     ms(m.at),
                     m.event_type,
                     m.deployment_id,
@@ -232,7 +249,7 @@ impl History {
                     o.correlation_id,
                     o.deployment_id,
                     o.topic,
-                    o.body,
+                    &o.body[..],
                     ms(o.created_at)
                 ])?;
             }

@@ -5,6 +5,8 @@
 
 mod activity;
 mod artifacts;
+#[cfg(test)]
+mod batch_tests;
 mod deployment_queries;
 mod deployment_writes;
 mod deployments_schema;

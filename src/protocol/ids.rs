@@ -114,6 +114,16 @@ impl From<Id> for String {
 
 /// Applies the rules in order: empty, length, then the first offending character.
 fn validate(value: &str) -> Result<(), IdError> {
+    // Fast path for the usual id, printable ASCII: one pass over the bytes. Anything else
+    // (including every error) takes the full rules below.
+    if !value.is_empty()
+        && value.len() <= MAX_ID_CHARS
+        && value
+            .bytes()
+            .all(|b| matches!(b, 0x20..=0x7E) && !matches!(b, b'/' | b'+' | b'#'))
+    {
+        return Ok(());
+    }
     if value.is_empty() {
         return Err(IdError::Empty);
     }

@@ -105,13 +105,19 @@ impl Service {
             let Ok(address) = TopicAddress::parse(&pending.topic, &config.topic_prefix) else {
                 continue;
             };
+            let (Ok(correlation_id), Ok(deployment_id)) = (
+                Id::new(pending.correlation_id),
+                Id::new(pending.deployment_id),
+            ) else {
+                continue;
+            };
             outq.push_back(PublishItem {
-                correlation_id: pending.correlation_id,
-                deployment_id: pending.deployment_id,
-                store_id: address.store_id.to_string(),
-                controller_id: address.controller_id.to_string(),
+                correlation_id,
+                deployment_id,
+                store_id: address.store_id,
+                controller_id: address.controller_id,
                 topic: pending.topic,
-                body: pending.body,
+                body: pending.body.into(),
             });
         }
 

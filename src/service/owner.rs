@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::events::ServiceEvent;
@@ -319,21 +320,14 @@ impl Owner {
                     self.staged
                         .batch
                         .sent
-                        .push((item.correlation_id.clone(), now));
+                        .push((item.correlation_id.to_string(), now));
                     self.staged_rows += 1;
-                    if let Ok(correlation_id) = Id::new(item.correlation_id.clone()) {
-                        match self.engine.on_published(&correlation_id, now) {
-                            Ok(fx) => self.stage(fx),
-                            Err(e) => tracing::debug!(error = %e, "publish of an unknown command"),
-                        }
+                    match self.engine.on_published(&item.correlation_id, now) {
+                        Ok(fx) => self.stage(fx),
+                        Err(e) => tracing::debug!(error = %e, "publish of an unknown command"),
                     }
-                    if let (Ok(d), Ok(s), Ok(c)) = (
-                        Id::new(item.deployment_id),
-                        Id::new(item.store_id),
-                        Id::new(item.controller_id),
-                    ) {
-                        self.touched.insert((d, s, c));
-                    }
+                    self.touched
+                        .insert((item.deployment_id, item.store_id, item.controller_id));
                 }
                 self.pump();
             }
@@ -355,7 +349,9 @@ impl Owner {
         let mut record = MessageRecord {
             direction: MessageDirection::In,
             topic,
-            body: payload.to_vec(),
+            // A copy, not a slice: a slice of the link's read buffer would keep the whole
+            // buffer alive until the commit.
+            body: Bytes::copy_from_slice(&payload),
             at: now,
             event_type: None,
             deployment_id: None,
@@ -494,6 +490,10 @@ impl Owner {
     fn stage_commands(&mut self, commands: Vec<OutboundCommand>) {
         let now = now_millis();
         let timestamp = chrono::Local::now().fixed_offset();
+        // A deploy stages every command at once: exact room, not a doubling Vec's spare half.
+        self.staged.batch.outbox.reserve(commands.len());
+        self.staged.batch.messages.reserve(commands.len());
+        self.staged.publish.reserve(commands.len());
         for command in commands {
             let envelope = command.to_envelope(timestamp);
             let encoded = match encode_command(&envelope, &self.prefix) {
@@ -504,16 +504,17 @@ impl Owner {
                 }
             };
             let item = PublishItem {
-                correlation_id: command.correlation_id.to_string(),
-                deployment_id: command.deployment_id.to_string(),
-                store_id: command.store_id.to_string(),
-                controller_id: command.controller_id.to_string(),
+                correlation_id: command.correlation_id,
+                deployment_id: command.deployment_id,
+                store_id: command.store_id,
+                controller_id: command.controller_id,
                 topic: encoded.topic,
-                body: encoded.body,
+                // Exact size: the encoder's spare capacity would be held by every copy holder.
+                body: Bytes::from(encoded.body.into_boxed_slice()),
             };
             self.staged.batch.outbox.push(OutboxEntry {
-                correlation_id: item.correlation_id.clone(),
-                deployment_id: item.deployment_id.clone(),
+                correlation_id: item.correlation_id.to_string(),
+                deployment_id: item.deployment_id.to_string(),
                 topic: item.topic.clone(),
                 body: item.body.clone(),
                 created_at: now,
@@ -524,10 +525,10 @@ impl Owner {
                 body: item.body.clone(),
                 at: now,
                 event_type: Some(envelope.event_type().as_str().to_owned()),
-                deployment_id: Some(item.deployment_id.clone()),
-                store_id: Some(item.store_id.clone()),
-                controller_id: Some(item.controller_id.clone()),
-                correlation_id: Some(item.correlation_id.clone()),
+                deployment_id: Some(item.deployment_id.to_string()),
+                store_id: Some(item.store_id.to_string()),
+                controller_id: Some(item.controller_id.to_string()),
+                correlation_id: Some(item.correlation_id.to_string()),
                 outcome: "outbox".to_owned(),
                 reason: None,
             });
@@ -644,7 +645,7 @@ impl Owner {
             return;
         };
         while let Some(item) = self.outq.front() {
-            if self.withdrawn.contains(&item.correlation_id) {
+            if self.withdrawn.contains(item.correlation_id.as_str()) {
                 self.outq.pop_front();
                 continue;
             }

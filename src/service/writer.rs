@@ -5,21 +5,25 @@
 
 use std::thread::JoinHandle;
 
+use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc};
 
 use super::events::ServiceEvent;
 use crate::history::{Batch, History};
 use crate::link::AckToken;
+use crate::protocol::Id;
 
 /// A command ready to publish once its outbox row is committed.
 #[derive(Debug, Clone)]
 pub(super) struct PublishItem {
-    pub correlation_id: String,
-    pub deployment_id: String,
-    pub store_id: String,
-    pub controller_id: String,
+    // Already valid ids: the owner uses them on PUBACK without checking them again.
+    pub correlation_id: Id,
+    pub deployment_id: Id,
+    pub store_id: Id,
+    pub controller_id: Id,
     pub topic: String,
-    pub body: Vec<u8>,
+    /// Shared with the outbox entry and the message log (one copy per command).
+    pub body: Bytes,
 }
 
 /// One unit of work for the writer.
@@ -112,6 +116,8 @@ fn merge(into: &mut Flush, more: Flush) {
     b.sent.extend(m.sent);
     b.withdrawn.extend(m.withdrawn);
     b.finished.extend(m.finished);
+    b.rollout_events.extend(m.rollout_events);
+    b.controls.extend(m.controls);
     b.seen.extend(m.seen);
     into.acks.extend(more.acks);
     into.publish.extend(more.publish);
@@ -126,5 +132,47 @@ impl Drop for Writer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Millis, RolloutControl, RolloutEvent, RolloutEventKind};
+    use crate::protocol::Id;
+
+    fn flush_with_resume(deployment: &str, at: u64) -> Flush {
+        let mut flush = Flush::default();
+        flush.batch.rollout_events.push(RolloutEvent {
+            deployment_id: Id::new(deployment).unwrap(),
+            at: Millis(at),
+            kind: RolloutEventKind::Resumed,
+        });
+        flush
+            .batch
+            .controls
+            .push((deployment.to_owned(), RolloutControl::default()));
+        flush
+    }
+
+    /// Coalescing queued flushes keeps every flush's rollout events and controls.
+    #[test]
+    fn merge_keeps_rollout_events_and_controls() {
+        let mut into = flush_with_resume("a", 1);
+        merge(&mut into, flush_with_resume("b", 2));
+        let events: Vec<&str> = into
+            .batch
+            .rollout_events
+            .iter()
+            .map(|e| e.deployment_id.as_str())
+            .collect();
+        assert_eq!(events, vec!["a", "b"]);
+        let controls: Vec<&str> = into
+            .batch
+            .controls
+            .iter()
+            .map(|(d, _)| d.as_str())
+            .collect();
+        assert_eq!(controls, vec!["a", "b"]);
     }
 }
