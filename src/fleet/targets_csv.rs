@@ -3,8 +3,9 @@
 
 use std::io::Read;
 
+use super::inventory_csv::{InventoryCsvError, read_inventory_csv};
 use crate::engine::TargetKey;
-use crate::protocol::{Id, IdError};
+use crate::protocol::IdError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetsCsvError {
@@ -21,45 +22,34 @@ pub enum TargetsCsvError {
     },
 }
 
-/// Reads every target of a CSV list, in file order. Blank lines are skipped.
+/// Reads every target of a CSV list, in file order. Blank lines are skipped. The format is
+/// the inventory's (its optional name columns are ignored here), so one reader serves both.
 pub fn read_targets_csv(input: impl Read) -> Result<Vec<TargetKey>, TargetsCsvError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(input);
-    let headers = reader
-        .headers()
-        .map_err(|source| TargetsCsvError::Malformed { line: 1, source })?
-        .clone();
-    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let (Some(store), Some(controller)) = (column("store_id"), column("controller_id")) else {
-        return Err(TargetsCsvError::MissingColumns);
-    };
-    let mut targets = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|source| TargetsCsvError::Malformed {
-            line: source.position().map_or(0, |p| p.line()),
-            source,
-        })?;
-        let line = record.position().map_or(0, |p| p.line());
-        if record.iter().all(str::is_empty) {
-            continue;
-        }
-        let id = |index: usize, column: &'static str| {
-            let value = record.get(index).unwrap_or_default();
-            Id::new(value).map_err(|source| TargetsCsvError::BadId {
+    let entries = read_inventory_csv(input)?;
+    Ok(entries
+        .into_iter()
+        .map(|e| TargetKey::new(e.store_id, e.controller_id))
+        .collect())
+}
+
+impl From<InventoryCsvError> for TargetsCsvError {
+    fn from(e: InventoryCsvError) -> Self {
+        match e {
+            InventoryCsvError::MissingColumns => Self::MissingColumns,
+            InventoryCsvError::Malformed { line, source } => Self::Malformed { line, source },
+            InventoryCsvError::BadId {
                 line,
                 column,
-                value: value.to_owned(),
+                value,
                 source,
-            })
-        };
-        targets.push(TargetKey::new(
-            id(store, "store_id")?,
-            id(controller, "controller_id")?,
-        ));
+            } => Self::BadId {
+                line,
+                column,
+                value,
+                source,
+            },
+        }
     }
-    Ok(targets)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use storefleet::durations::parse_duration;
 use storefleet::history::History;
 use storefleet::protocol::{Id, TopicPrefix};
 use storefleet::service::{Service, ServiceConfig, ServiceEvent, SessionLock};
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::failure::{Failure, INCOMPLETE, PAUSED};
@@ -165,17 +166,7 @@ pub async fn retry(
         "retrying {} targets of {id}",
         summary.counts.queued
     ));
-    let until = if args.wait {
-        Until::Finished
-    } else {
-        Until::Published
-    };
-    let ended = follow(&service, &mut events, db, &id, until, None, &reporter).await?;
-    let wait = args.wait;
-    finish(service, db, &id, &reporter, ended, move |c, total| {
-        !wait || c.completed as u64 == total
-    })
-    .await
+    follow_then_finish(service, events, db, &id, args.wait, &reporter).await
 }
 
 /// Pauses a deployment in the history: nothing new is sent for it until `resume`. Needs
@@ -244,17 +235,7 @@ pub async fn resume(
         summary.current_wave.unwrap_or(0),
         summary.waves.len().saturating_sub(1)
     ));
-    let until = if args.wait {
-        Until::Finished
-    } else {
-        Until::Published
-    };
-    let ended = follow(&service, &mut events, db, &id, until, None, &reporter).await?;
-    let wait = args.wait;
-    finish(service, db, &id, &reporter, ended, move |c, total| {
-        !wait || c.completed as u64 == total
-    })
-    .await
+    follow_then_finish(service, events, db, &id, args.wait, &reporter).await
 }
 
 pub async fn watch(
@@ -298,4 +279,26 @@ pub async fn watch(
     }
     service.shutdown().await;
     Ok(0)
+}
+
+/// The end of `retry` and `resume`: follow until the commands left (or, with `--wait`, until
+/// the deployment finishes or pauses), then report and pick the exit code.
+async fn follow_then_finish(
+    service: Service,
+    mut events: broadcast::Receiver<ServiceEvent>,
+    db: &Path,
+    id: &Id,
+    wait: bool,
+    reporter: &Reporter,
+) -> Result<u8, Failure> {
+    let until = if wait {
+        Until::Finished
+    } else {
+        Until::Published
+    };
+    let ended = follow(&service, &mut events, db, id, until, None, reporter).await?;
+    finish(service, db, id, reporter, ended, move |c, total| {
+        !wait || c.completed as u64 == total
+    })
+    .await
 }
