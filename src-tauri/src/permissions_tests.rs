@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 fn quoted_after(text: &str, start: &str, end: &str) -> BTreeSet<String> {
     let from = text.find(start).expect("start marker") + start.len();
     let to = from + text[from..].find(end).expect("end marker");
+    // Splitting on quotes: the odd pieces are the quoted strings.
     text[from..to]
         .split('"')
         .skip(1)

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use storefleet::firmware::{Library, Preflight};
+use storefleet::firmware::{Deployable, Library, Preflight};
+use storefleet::history::Artifact;
 use tauri::State;
 use tauri::ipc::Channel;
 
@@ -43,11 +44,8 @@ pub async fn firmware_add(
         Ok((artifact, deployable))
     })
     .await?;
-    if let Some(d) = &deployable {
-        let _ = serving.publish(d);
-    }
     tracing::info!(artifact = artifact.id, version = %artifact.version, md5 = %artifact.md5, "firmware added");
-    Ok(ArtifactView::of(artifact, &serving))
+    Ok(serve_hashed(artifact, deployable, &serving))
 }
 
 #[tauri::command]
@@ -66,10 +64,19 @@ pub async fn firmware_rehash(
         Ok((artifact, deployable))
     })
     .await?;
+    Ok(serve_hashed(artifact, deployable, &serving))
+}
+
+/// After a hash: a file that can be deployed is offered by the built-in server at once.
+fn serve_hashed(
+    artifact: Artifact,
+    deployable: Option<Deployable>,
+    serving: &Serving,
+) -> ArtifactView {
     if let Some(d) = &deployable {
         let _ = serving.publish(d);
     }
-    Ok(ArtifactView::of(artifact, &serving))
+    ArtifactView::of(artifact, serving)
 }
 
 #[tauri::command]

@@ -154,11 +154,7 @@ pub async fn retry(
     let id = deployment_id(&args.deployment_id)?;
     let reporter = Reporter::new(args.json);
     let (row, _) = load_status(&History::open(db)?, id.as_str())?;
-    // New attempts download the recorded URL: it must answer while they run.
-    let _served = crate::reserve::ensure_served(db, &row.file_url).await?;
-    let mut service = start(db, broker).await?;
-    let mut events = service.subscribe();
-    catch_up(&service, &mut events).await;
+    let (_served, service, events) = serve_and_start(db, broker, &row.file_url).await?;
     let summary = service.retry(id.clone()).await?;
     reporter
         .line(&json!({"event": "retry", "deployment_id": id.as_str(), "counts": summary.counts}));
@@ -218,10 +214,7 @@ pub async fn resume(
              this history: resume {id} there, or stop it first"
         )));
     }
-    let _served = crate::reserve::ensure_served(db, &row.file_url).await?;
-    let mut service = start(db, broker).await?;
-    let mut events = service.subscribe();
-    catch_up(&service, &mut events).await;
+    let (_served, service, events) = serve_and_start(db, broker, &row.file_url).await?;
     let summary = service.resume(id.clone()).await?;
     reporter.line(&json!({
         "event": "resume",
@@ -279,6 +272,28 @@ pub async fn watch(
     }
     service.shutdown().await;
     Ok(0)
+}
+
+/// The start of `retry` and `resume`: new attempts download the recorded URL, so it must
+/// answer while they run (served again if the built-in server is gone); then the service,
+/// caught up with what the broker kept for us.
+async fn serve_and_start(
+    db: &Path,
+    broker: &crate::broker::BrokerArgs,
+    file_url: &str,
+) -> Result<
+    (
+        Option<crate::reserve::Served>,
+        Service,
+        broadcast::Receiver<ServiceEvent>,
+    ),
+    Failure,
+> {
+    let served = crate::reserve::ensure_served(db, file_url).await?;
+    let mut service = start(db, broker).await?;
+    let mut events = service.subscribe();
+    catch_up(&service, &mut events).await;
+    Ok((served, service, events))
 }
 
 /// The end of `retry` and `resume`: follow until the commands left (or, with `--wait`, until
