@@ -266,6 +266,7 @@ fn reply_batches(deployment_id: &Id, targets: &[Target], seen: bool) -> Vec<Batc
                     correlation_id: None,
                     outcome: "applied".into(),
                     reason: None,
+                    oversize: None,
                 });
                 let mut target = t.clone();
                 target.current.status = to;

@@ -125,6 +125,7 @@ async fn a_deployment_over_mutual_tls_through_the_service_completes() {
         history: ws.db.clone(),
         broker: Some(tls.settings("ca.pem")),
         topic_prefix: TopicPrefix::default(),
+        identity: None,
     })
     .await
     .expect("the service starts");
@@ -201,6 +202,7 @@ async fn the_service_refuses_a_broker_signed_by_another_ca() {
         history: ws.db.clone(),
         broker: Some(tls.settings("other-ca.pem")),
         topic_prefix: TopicPrefix::default(),
+        identity: None,
     })
     .await
     .expect("the service starts");

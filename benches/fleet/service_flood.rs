@@ -32,6 +32,7 @@ pub fn config(port: u16, db: &Path) -> ServiceConfig {
             inflight: DEFAULT_INFLIGHT,
         }),
         topic_prefix: TopicPrefix::default(),
+        identity: None,
     }
 }
 
@@ -73,7 +74,7 @@ async fn finished(events: &mut broadcast::Receiver<ServiceEvent>, id: &Id) {
     loop {
         match events.recv().await {
             Ok(ServiceEvent::Finished(s)) if &s.deployment_id == id => return,
-            Ok(ServiceEvent::HistoryFailed(e)) => panic!("history write failed: {e}"),
+            Ok(ServiceEvent::HistoryFailed { error, .. }) => panic!("history write failed: {error}"),
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => panic!("the service stopped"),
         }

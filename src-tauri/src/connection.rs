@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use storefleet::history::History;
+use storefleet::history::{BrokerIdentity, History};
 use storefleet::link::{DEFAULT_INFLIGHT, LinkState, Password};
 use storefleet::protocol::TopicPrefix;
 use storefleet::service::{BrokerSettings, Service, ServiceConfig, ServiceEvent, now_millis};
@@ -23,6 +23,33 @@ use crate::profiles::{BrokerProfile, DEMO_PROFILE_ID, ProfileInput, ProfileStore
 const REFRESH: Duration = Duration::from_millis(500);
 /// Room for notices per window feed before a slow one skips ahead.
 const EVENT_ROOM: usize = 8_192;
+
+/// Which history the window shows: the demo's sandbox or the real one. Switching to or from
+/// the demo profile switches history, so nothing of the demo appears in real work and
+/// nothing real is ever sent to the demo broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryKind {
+    Demo,
+    Real,
+}
+
+/// The two history files.
+#[derive(Debug, Clone)]
+pub struct Histories {
+    pub real: PathBuf,
+    /// Beside the demo's files (`STOREFLEET_DEMO_DIR`).
+    pub demo: PathBuf,
+}
+
+impl Histories {
+    pub fn path(&self, kind: HistoryKind) -> &std::path::Path {
+        match kind {
+            HistoryKind::Demo => &self.demo,
+            HistoryKind::Real => &self.real,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
@@ -47,11 +74,20 @@ pub struct ConnectionStatus {
     pub last_error: Option<String>,
     /// Commands recorded but not yet confirmed by the broker.
     pub outbox_waiting: u64,
+    /// The history in use, and its file.
+    pub history: HistoryKind,
+    pub history_path: String,
+    /// Set while the history cannot be written (the service retries; nothing is acknowledged
+    /// to the broker or sent meanwhile).
+    pub history_error: Option<String>,
 }
 
 impl ConnectionStatus {
     fn offline(outbox_waiting: u64) -> Self {
         Self {
+            history: HistoryKind::Real,
+            history_path: String::new(),
+            history_error: None,
             profile_id: None,
             profile_name: None,
             broker_url: None,
@@ -81,18 +117,22 @@ pub struct Connection {
     status: watch::Receiver<ConnectionStatus>,
     service: watch::Receiver<Option<Arc<Service>>>,
     events: broadcast::Sender<ServiceEvent>,
-    history: PathBuf,
+    histories: Histories,
+    kind: watch::Receiver<HistoryKind>,
 }
 
 impl Connection {
-    /// Starts the task with the service offline; `connect` goes online.
-    pub fn start(history: PathBuf, profiles: ProfileStore, demo: DemoWatch) -> Self {
+    /// Starts the task with the service offline on the real history; `connect` goes online.
+    pub fn start(histories: Histories, profiles: ProfileStore, demo: DemoWatch) -> Self {
         let (requests_tx, requests) = mpsc::channel(32);
         let (status_tx, status) = watch::channel(ConnectionStatus::offline(0));
         let (service_tx, service) = watch::channel(None);
+        let (kind_tx, kind) = watch::channel(HistoryKind::Real);
         let (events, _) = broadcast::channel(EVENT_ROOM);
         let owner = Owner {
-            history: history.clone(),
+            histories: histories.clone(),
+            kind: kind_tx,
+            identity: None,
             profiles,
             demo,
             status: status_tx,
@@ -101,6 +141,7 @@ impl Connection {
             current: None,
             profile: None,
             reader: None,
+            history_error: None,
         };
         tauri::async_runtime::spawn(owner.run(requests));
         Self {
@@ -108,7 +149,8 @@ impl Connection {
             status,
             service,
             events,
-            history,
+            histories,
+            kind,
         }
     }
 
@@ -148,8 +190,14 @@ impl Connection {
         self.events.subscribe()
     }
 
-    pub fn history_path(&self) -> &std::path::Path {
-        &self.history
+    /// The history in use now: the demo's while the demo profile is chosen, else the real one.
+    pub fn history_path(&self) -> PathBuf {
+        self.histories.path(*self.kind.borrow()).to_path_buf()
+    }
+
+    /// Which history is in use, as it changes.
+    pub fn history_kind(&self) -> watch::Receiver<HistoryKind> {
+        self.kind.clone()
     }
 
     /// The running service (online or offline); waits briefly while it is being swapped.
@@ -167,7 +215,12 @@ impl Connection {
 
 /// The task's state.
 struct Owner {
-    history: PathBuf,
+    histories: Histories,
+    /// The history in use; the service runs on it.
+    kind: watch::Sender<HistoryKind>,
+    /// The broker deployments made now are for: the profile chosen last (also while
+    /// offline, so that a deployment made offline waits for that broker).
+    identity: Option<BrokerIdentity>,
     profiles: ProfileStore,
     demo: DemoWatch,
     status: watch::Sender<ConnectionStatus>,
@@ -178,20 +231,34 @@ struct Owner {
     profile: Option<BrokerProfile>,
     /// For counting the outbox.
     reader: Option<History>,
+    /// The last history write failure, until a write succeeds.
+    history_error: Option<String>,
 }
 
 impl Owner {
     async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
-        if let Err(e) = self.swap(None, None).await {
+        if let Err(e) = self.swap(None, None, HistoryKind::Real).await {
             tracing::error!(error = %e, "the offline service could not start");
         }
         let mut tick = tokio::time::interval(REFRESH);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut notices = self.events.subscribe();
         loop {
             tokio::select! {
                 request = requests.recv() => match request {
                     Some(r) => self.handle(r).await,
                     None => break,
+                },
+                notice = notices.recv() => match notice {
+                    Ok(ServiceEvent::HistoryFailed { error, .. }) => {
+                        self.history_error = Some(error);
+                        self.refresh();
+                    }
+                    Ok(ServiceEvent::HistoryRecovered) => {
+                        self.history_error = None;
+                        self.refresh();
+                    }
+                    _ => {}
                 },
                 _ = tick.tick() => self.refresh(),
             }
@@ -223,7 +290,9 @@ impl Owner {
                 let _ = reply.send(result);
             }
             Request::Disconnect(reply) => {
-                let result = self.swap(None, None).await;
+                // Offline on the same history, for the same broker.
+                let kind = *self.kind.borrow();
+                let result = self.swap(None, None, kind).await;
                 let _ = reply.send(result);
             }
         }
@@ -251,27 +320,40 @@ impl Owner {
     }
 
     async fn connect(&mut self, id: &str) -> Result<ConnectionStatus, BoundaryError> {
-        let (profile, password) = if id == DEMO_PROFILE_ID {
+        let (profile, password, kind) = if id == DEMO_PROFILE_ID {
             let demo = Self::demo_profile(self.demo.clone())
                 .await
                 .ok_or_else(|| BoundaryError::unavailable("demo mode is not running"))?;
-            (demo, None)
+            (demo, None, HistoryKind::Demo)
         } else {
             let profile = self.profiles.get(id)?;
             let password = self.profiles.password(&profile)?;
-            (profile, password)
+            (profile, password, HistoryKind::Real)
         };
-        profile.link_profile()?;
-        self.swap(Some(profile), password).await
+        let link = profile.link_profile()?;
+        let prefix = TopicPrefix::default();
+        self.identity = Some(match kind {
+            // The demo broker moves to a new port each run; its deployments go on all the same.
+            HistoryKind::Demo => BrokerIdentity::demo(),
+            HistoryKind::Real => BrokerIdentity::new(&link.broker, &prefix),
+        }
+        .with_profile(profile.name.clone()));
+        self.swap(Some(profile), password, kind).await
     }
 
-    /// Stops the current service and starts one for `profile` (offline for `None`).
+    /// Stops the current service and starts one for `profile` (offline for `None`) on the
+    /// history of `kind`.
     async fn swap(
         &mut self,
         profile: Option<BrokerProfile>,
         password: Option<Password>,
+        kind: HistoryKind,
     ) -> Result<ConnectionStatus, BoundaryError> {
         self.retire().await;
+        if *self.kind.borrow() != kind {
+            self.kind.send_replace(kind);
+            self.reader = None;
+        }
         let broker = match &profile {
             Some(p) => Some(BrokerSettings {
                 profile: p.link_profile()?,
@@ -281,9 +363,10 @@ impl Owner {
             None => None,
         };
         let config = ServiceConfig {
-            history: self.history.clone(),
+            history: self.histories.path(kind).to_path_buf(),
             broker,
             topic_prefix: TopicPrefix::default(),
+            identity: self.identity.clone(),
         };
         let started = Service::start(config).await;
         let mut service = match started {
@@ -292,7 +375,7 @@ impl Owner {
                 // Keep working offline; tell the window why the connection failed.
                 let error = BoundaryError::from(e);
                 tracing::warn!(error = %error, "cannot connect; staying offline");
-                let _ = Box::pin(self.swap(None, None)).await;
+                let _ = Box::pin(self.swap(None, None, kind)).await;
                 return Err(error);
             }
             Err(e) => return Err(e.into()),
@@ -349,7 +432,7 @@ impl Owner {
 
     fn outbox_waiting(&mut self) -> u64 {
         if self.reader.is_none() {
-            self.reader = History::open(&self.history).ok();
+            self.reader = History::open(self.histories.path(*self.kind.borrow())).ok();
         }
         match self.reader.as_ref().map(History::outbox_waiting) {
             Some(Ok(n)) => n as u64,
@@ -365,12 +448,16 @@ impl Owner {
     fn refresh(&mut self) {
         let outbox_waiting = self.outbox_waiting();
         let link = self.current.as_ref().and_then(|s| s.link_state());
-        let next = status_of(
+        let mut next = status_of(
             self.profile.as_ref(),
             link,
             outbox_waiting,
             &self.status.borrow(),
         );
+        let kind = *self.kind.borrow();
+        next.history = kind;
+        next.history_path = self.histories.path(kind).display().to_string();
+        next.history_error.clone_from(&self.history_error);
         self.status.send_if_modified(|s| {
             if *s == next {
                 false

@@ -21,10 +21,25 @@ pub struct DemoInfo {
     pub firmware_version: String,
     pub firmware_path: String,
     pub fleet_csv: String,
+    /// The demo's own history (`--db` for the CLI).
+    pub history_path: String,
 }
 
 /// The demo's state as the window sees it: starting, running, or failed.
 pub type DemoWatch = watch::Receiver<Option<Result<DemoInfo, BoundaryError>>>;
+
+/// Where the demo's files go: `STOREFLEET_DEMO_DIR`, or the platform's demo folder.
+pub fn demo_dir() -> std::path::PathBuf {
+    std::env::var_os("STOREFLEET_DEMO_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(DemoOptions::default_dir)
+}
+
+/// The demo's own history (with its own inventory and library), beside its files: nothing
+/// of the demo is written to the real history.
+pub fn demo_history() -> std::path::PathBuf {
+    demo_dir().join(storefleet::sim::DEMO_HISTORY_FILE)
+}
 
 /// Starts the demo in the background. The task owns broker and fleet for the life of the
 /// app: rumqttd cannot be stopped, and the fleet answers until the process exits.
@@ -70,6 +85,10 @@ pub fn start(history: Option<std::path::PathBuf>) -> DemoWatch {
             firmware_version: demo.firmware.version.clone(),
             firmware_path: demo.firmware.path.display().to_string(),
             fleet_csv: demo.fleet_csv.display().to_string(),
+            history_path: history
+                .as_ref()
+                .map(|h| h.display().to_string())
+                .unwrap_or_default(),
         };
         tracing::info!(broker = %info.broker_url, controllers = info.controllers, "demo mode running");
         let _ = tx.send(Some(Ok(info)));
@@ -84,10 +103,7 @@ pub fn start(history: Option<std::path::PathBuf>) -> DemoWatch {
 /// make failures certain and flashing slow enough to cancel): `STOREFLEET_DEMO_DIR`,
 /// `STOREFLEET_DEMO_FAIL_RATE` (0 to 1), `STOREFLEET_DEMO_FLASH` (`5s..10s`).
 fn options_from_env() -> Result<DemoOptions, String> {
-    let dir = std::env::var_os("STOREFLEET_DEMO_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(DemoOptions::default_dir);
-    let mut options = DemoOptions::new(dir);
+    let mut options = DemoOptions::new(demo_dir());
     if let Ok(rate) = std::env::var("STOREFLEET_DEMO_FAIL_RATE") {
         options.fail_rate = rate
             .parse::<f64>()

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use storefleet::engine::{
-    DeploymentSpec, DeploymentSummary, Engine, Firmware, RolloutPolicy, TargetKey, TargetRow,
-    Timeouts, plan_waves,
+    DeploymentSpec, DeploymentSummary, Firmware, RolloutPolicy, TargetKey, Timeouts, plan_waves,
 };
 use storefleet::firmware::{Deployable, Library, preflight::parse_url};
+pub use storefleet::history::DeploymentDetail;
 use storefleet::history::History;
 use storefleet::protocol::{Id, Md5Hex};
 use ts_rs::TS;
@@ -60,12 +60,6 @@ pub struct DeploymentReview {
     /// Planned wave sizes, canary first.
     pub waves: Vec<u64>,
     pub warnings: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-pub struct DeploymentDetail {
-    pub summary: DeploymentSummary,
-    pub targets: Vec<TargetRow>,
 }
 
 /// A checked request: the spec to start and the review to show.
@@ -177,17 +171,13 @@ pub fn plan(
     })
 }
 
-/// A deployment's summary: live from the service, else rebuilt from the history.
+/// A deployment's summary: live from the service when it drives it, else the core's read
+/// model of the history.
 pub async fn load_summary(
     connection: &Connection,
     id: &Id,
 ) -> Result<DeploymentSummary, BoundaryError> {
-    if let Ok(service) = connection.service().await
-        && let Some(summary) = service.summary(id.clone()).await?
-    {
-        return Ok(summary);
-    }
-    Ok(from_history(connection.history_path(), id)?.summary)
+    Ok(load_detail(connection, id).await?.summary)
 }
 
 /// Summary and targets of one deployment.
@@ -195,67 +185,12 @@ pub async fn load_detail(
     connection: &Connection,
     id: &Id,
 ) -> Result<DeploymentDetail, BoundaryError> {
-    if let Ok(service) = connection.service().await
-        && let Some(summary) = service.summary(id.clone()).await?
-        && let Some(targets) = service.targets(id.clone()).await?
-    {
-        return Ok(DeploymentDetail { summary, targets });
-    }
-    from_history(connection.history_path(), id)
-}
-
-/// A deployment the service does not hold (finished before this run, or another
-/// operator's), read from the history.
-fn from_history(path: &Path, id: &Id) -> Result<DeploymentDetail, BoundaryError> {
-    let history = History::open(path)?;
-    if let Some(state) = history.deployment_state(id.as_str())? {
-        // Ours: the engine rebuilds summary and rows exactly as it shows live ones.
-        let mut engine = Engine::new();
-        engine
-            .restore(state)
-            .map_err(|e| BoundaryError::internal(e.to_string()))?;
-        if let (Some(summary), Some(targets)) = (engine.summary(id), engine.target_rows(id)) {
-            return Ok(DeploymentDetail { summary, targets });
-        }
-    }
-    let row = history
-        .deployment(id.as_str())?
-        .ok_or_else(|| BoundaryError::not_found(format!("no deployment {id} in the history")))?;
-    let targets = history
-        .target_statuses(id.as_str())?
-        .into_iter()
-        .filter_map(|t| {
-            Some(TargetRow {
-                store_id: Id::new(t.store_id).ok()?,
-                controller_id: Id::new(t.controller_id).ok()?,
-                status: t.status,
-                attempt: t.attempt,
-                errors: t.errors,
-                updated_at: t.updated_at,
-                wave: t.wave,
-            })
-        })
-        .collect();
-    let summary = DeploymentSummary {
-        deployment_id: id.clone(),
-        firmware_version: row.firmware_version,
-        file_url: row.file_url,
-        file_size: row.file_size,
-        checksum: row.checksum,
-        created_at: row.created_at,
-        ack_timeout_ms: row.ack_timeout_ms,
-        completion_timeout_ms: row.completion_timeout_ms,
-        total: row.target_count as usize,
-        counts: row.counts,
-        finished: row.finished_at.is_some(),
-        // Another operator's: its waves are not on the wire.
-        state: row.state,
-        paused_reason: row.paused_reason,
-        policy: row.policy,
-        waves: Vec::new(),
-        current_wave: None,
+    let detail = match connection.service().await {
+        Ok(service) => service.detail(id.clone()).await?,
+        // Between two services: the history alone.
+        Err(_) => History::open(&connection.history_path())?.deployment_detail(id)?,
     };
-    Ok(DeploymentDetail { summary, targets })
+    detail.ok_or_else(|| BoundaryError::not_found(format!("no deployment {id} in the history")))
 }
 
 pub fn parse_id(id: &str) -> Result<Id, BoundaryError> {

@@ -141,7 +141,7 @@ impl Feeds {
         let mut ended = supersede(&self.activity);
         // Where the feed starts is fixed now, so that nothing recorded after this call is
         // missed.
-        let history = match History::open(connection.history_path()) {
+        let history = match History::open(&connection.history_path()) {
             Ok(h) => h,
             Err(e) => {
                 tracing::warn!(error = %e, "the activity feed cannot open the history");

@@ -17,6 +17,7 @@ use crate::connection::{Connection, ConnectionState};
 use crate::deployments::{NewDeployment, ServingChoice, TargetRef, load_detail, plan};
 use crate::feeds::Feeds;
 use crate::keychain::Keychain;
+use crate::connection::Histories;
 use crate::profiles::{DEMO_PROFILE_ID, ProfileStore};
 use crate::serving::Serving;
 
@@ -36,8 +37,16 @@ async fn demo(dir: &std::path::Path) -> (Demo, DemoInfo) {
         firmware_version: demo.firmware.version.clone(),
         firmware_path: demo.firmware.path.display().to_string(),
         fleet_csv: demo.fleet_csv.display().to_string(),
+        history_path: dir.join("demo").join("history.sqlite").display().to_string(),
     };
     (demo, info)
+}
+
+fn histories(dir: &std::path::Path) -> Histories {
+    Histories {
+        real: dir.join("history.sqlite"),
+        demo: dir.join("demo").join("history.sqlite"),
+    }
 }
 
 async fn wait_state(connection: &Connection, state: ConnectionState) {
@@ -82,11 +91,13 @@ fn request(artifact_id: i64, demo: &Demo, store: usize) -> NewDeployment {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployment_runs_on_the_demo_fleet_then_one_waits_in_the_outbox_offline() {
     let dir = tempfile::tempdir().unwrap();
-    let history = dir.path().join("history.sqlite");
+    let histories = histories(dir.path());
+    // Demo mode works on the demo's own history.
+    let history = histories.demo.clone();
     let (demo, info) = demo(dir.path()).await;
     let (_demo_tx, demo_rx) = watch::channel(Some(Ok(info)));
     let connection = Connection::start(
-        history.clone(),
+        histories.clone(),
         ProfileStore::new(dir.path(), Keychain::new()),
         demo_rx,
     );
@@ -283,7 +294,7 @@ async fn an_unreachable_broker_shows_reconnecting_with_a_countdown() {
         "no demo in this test",
     ))));
     let connection = Connection::start(
-        dir.path().join("history.sqlite"),
+        histories(dir.path()),
         ProfileStore::new(dir.path(), Keychain::new()),
         demo_rx,
     );

@@ -41,18 +41,27 @@ pub fn run() {
         .setup(move |app| {
             let guard = logging::init(app.path().app_log_dir().ok().as_deref());
             app.manage(guard);
-            let demo = demo::start(Some(history.clone()));
+            let histories = connection::Histories {
+                real: history.clone(),
+                demo: demo::demo_history(),
+            };
+            let demo = demo::start(Some(histories.demo.clone()));
             let config_dir = app
                 .path()
                 .app_config_dir()
                 .map_err(|e| format!("no config folder for broker profiles: {e}"))?;
             let profiles = profiles::ProfileStore::new(&config_dir, keychain::Keychain::new());
-            let connection = connection::Connection::start(history.clone(), profiles, demo.clone());
+            let connection =
+                connection::Connection::start(histories.clone(), profiles, demo.clone());
             notify::start(app.handle().clone(), connection.events());
             connection::auto_connect_demo(connection.clone(), demo.clone());
             let (bind, advertise) = serving::settings_from_env();
-            let serving =
-                tauri::async_runtime::block_on(serving::Serving::start(&history, bind, advertise));
+            let serving = tauri::async_runtime::block_on(serving::Serving::start_both(
+                &histories,
+                bind,
+                advertise,
+                connection.history_kind(),
+            ));
             app.manage(serving);
             app.manage(connection);
             app.manage(demo);

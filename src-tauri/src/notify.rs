@@ -54,9 +54,17 @@ pub fn start(app: AppHandle, mut events: broadcast::Receiver<ServiceEvent>) {
                         message,
                     }
                 }
-                Ok(ServiceEvent::HistoryFailed(e)) => Notice {
+                // Once per failure (the service retries, and the status bar shows it until
+                // it heals), and once when it heals.
+                Ok(ServiceEvent::HistoryFailed { error, since_ms }) if since_ms == 0 => Notice {
                     level: NoticeLevel::Error,
-                    message: format!("The history could not be written: {e}"),
+                    message: format!(
+                        "The history cannot be written ({error}); retrying. Nothing is acknowledged or sent until it can."
+                    ),
+                },
+                Ok(ServiceEvent::HistoryRecovered) => Notice {
+                    level: NoticeLevel::Info,
+                    message: "The history is written again; nothing was lost.".to_owned(),
                 },
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => break,

@@ -11,6 +11,7 @@ use storefleet::firmware::{
 };
 use storefleet::history::{Artifact, DownloadWriter};
 
+use crate::connection::{Histories, HistoryKind};
 use crate::error::BoundaryError;
 
 /// Bind address and advertised host from `STOREFLEET_SERVE` and `STOREFLEET_ADVERTISE`.
@@ -23,17 +24,81 @@ pub fn settings_from_env() -> (Option<SocketAddr>, Option<String>) {
     (bind, std::env::var("STOREFLEET_ADVERTISE").ok())
 }
 
-/// The running server, or why it is not running.
+/// The app's firmware servers: one for the real library, on the store network, and one for
+/// the demo's own library, on loopback only (the demo fleet runs on this machine). Every call
+/// goes to the server of the history in use.
 pub struct Serving {
+    real: LibraryServer,
+    demo: Option<LibraryServer>,
+    kind: tokio::sync::watch::Receiver<HistoryKind>,
+}
+
+impl Serving {
+    /// One server for one library.
+    #[cfg(test)]
+    pub async fn start(
+        history: &Path,
+        configured: Option<SocketAddr>,
+        advertise: Option<String>,
+    ) -> Self {
+        let (_, kind) = tokio::sync::watch::channel(HistoryKind::Real);
+        Self {
+            real: LibraryServer::start(history, configured, advertise).await,
+            demo: None,
+            kind,
+        }
+    }
+
+    /// The real library's server (`configured`, `advertise`) and the demo's on loopback.
+    pub async fn start_both(
+        histories: &Histories,
+        configured: Option<SocketAddr>,
+        advertise: Option<String>,
+        kind: tokio::sync::watch::Receiver<HistoryKind>,
+    ) -> Self {
+        let real = LibraryServer::start(&histories.real, configured, advertise).await;
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let demo = LibraryServer::start(&histories.demo, Some(loopback), None).await;
+        Self {
+            real,
+            demo: Some(demo),
+            kind,
+        }
+    }
+
+    fn current(&self) -> &LibraryServer {
+        match (*self.kind.borrow(), &self.demo) {
+            (HistoryKind::Demo, Some(demo)) => demo,
+            _ => &self.real,
+        }
+    }
+
+    /// The URL controllers will use for this artifact (empty when the server is down).
+    pub fn url_for(&self, artifact: &Artifact) -> String {
+        self.current().url_for(artifact)
+    }
+
+    /// Serves the file from now on; returns its URL.
+    pub fn publish(&self, deployable: &Deployable) -> Result<String, BoundaryError> {
+        self.current().publish(deployable)
+    }
+
+    pub fn unpublish(&self, artifact_id: i64) {
+        self.current().unpublish(artifact_id);
+    }
+}
+
+/// One library's running server, or why it is not running.
+struct LibraryServer {
     server: Result<FirmwareServer, String>,
     _downloads: Option<Arc<DownloadWriter>>,
 }
 
-impl Serving {
+impl LibraryServer {
     /// Starts serving and publishes every artifact whose file is unchanged, so that the URLs
     /// of earlier deployments answer again (same port, same token) for retries.
     /// `bind`: `None` for the default address (or any free port if it is taken).
-    pub async fn start(
+    async fn start(
         history: &Path,
         configured: Option<SocketAddr>,
         advertise: Option<String>,
@@ -98,20 +163,18 @@ impl Serving {
         })
     }
 
-    /// The URL controllers will use for this artifact (empty when the server is down).
-    pub fn url_for(&self, artifact: &Artifact) -> String {
+    fn url_for(&self, artifact: &Artifact) -> String {
         self.server
             .as_ref()
             .map(|s| s.url_for(artifact))
             .unwrap_or_default()
     }
 
-    /// Serves the file from now on; returns its URL.
-    pub fn publish(&self, deployable: &Deployable) -> Result<String, BoundaryError> {
+    fn publish(&self, deployable: &Deployable) -> Result<String, BoundaryError> {
         Ok(self.server()?.publish(deployable))
     }
 
-    pub fn unpublish(&self, artifact_id: i64) {
+    fn unpublish(&self, artifact_id: i64) {
         if let Ok(s) = &self.server {
             s.unpublish(artifact_id);
         }

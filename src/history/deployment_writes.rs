@@ -7,6 +7,7 @@ use bytes::Bytes;
 use rusqlite::{OptionalExtension, params};
 
 use super::inventory::{ControllerSeen, record_seen};
+use super::ownership::{BrokerIdentity, NewRequest, write_ownership};
 use super::{History, HistoryError};
 use crate::engine::{DeploymentSnapshot, Millis, RolloutControl, RolloutEvent, Target, Transition};
 
@@ -27,6 +28,16 @@ pub struct MessageRecord {
     pub outcome: String,
     /// A person-readable reason when the message changed nothing or was rejected.
     pub reason: Option<String>,
+    /// Set when `body` is only an excerpt of an oversized message: its full size and MD5.
+    pub oversize: Option<Oversize>,
+}
+
+/// The identity of a message too large to keep whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Oversize {
+    pub size: u64,
+    /// Lowercase hex.
+    pub md5: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +92,15 @@ pub struct Batch {
     pub controls: Vec<(String, RolloutControl)>,
     /// Controllers heard on the broker, for the inventory (coalesced when written).
     pub seen: Vec<ControllerSeen>,
+    /// (deployment id, the broker it belongs to): new deployments, and old ones bound by an
+    /// explicit resume, retry or cancel (only a deployment without a broker is bound).
+    pub bind: Vec<(String, BrokerIdentity)>,
+    /// Requests for the process that drives a deployment.
+    pub requests: Vec<NewRequest>,
+    /// (request id, when this driver took it)
+    pub requests_taken: Vec<(i64, Millis)>,
+    /// (message id, outcome, reason): deferred messages applied by a new driver.
+    pub outcomes: Vec<(i64, String, Option<String>)>,
 }
 
 impl Batch {
@@ -96,6 +116,10 @@ impl Batch {
             && self.rollout_events.is_empty()
             && self.controls.is_empty()
             && self.seen.is_empty()
+            && self.bind.is_empty()
+            && self.requests.is_empty()
+            && self.requests_taken.is_empty()
+            && self.outcomes.is_empty()
     }
 }
 
@@ -114,15 +138,23 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, HistoryError> {
     serde_json::to_string(value).map_err(|e| HistoryError::Encode(e.to_string()))
 }
 
-/// A stable key for one message: the same bytes on the same topic are the same message.
-fn dedupe_key(direction: MessageDirection, topic: &str, body: &[u8]) -> String {
+/// A stable key for one message: the same bytes on the same topic are the same message (an
+/// oversized one is known by its size and MD5, since only an excerpt is kept).
+fn dedupe_key(m: &MessageRecord) -> String {
     use md5::{Digest, Md5};
     let mut h = Md5::new();
-    h.update(direction.as_str().as_bytes());
+    h.update(m.direction.as_str().as_bytes());
     h.update([0]);
-    h.update(topic.as_bytes());
+    h.update(m.topic.as_bytes());
     h.update([0]);
-    h.update(body);
+    match &m.oversize {
+        None => h.update(&m.body),
+        Some(o) => {
+            h.update([1]);
+            h.update(o.size.to_le_bytes());
+            h.update(o.md5.as_bytes());
+        }
+    }
     hex::encode(h.finalize())
 }
 
@@ -216,10 +248,16 @@ impl History {
                     json(&t.errors)?,
                 ])?;
             }
+            // A message another process recorded as deferred (it did not drive the
+            // deployment) takes the outcome of the process that applied it.
             let mut insert_message = tx.prepare_cached(
-                "INSERT OR IGNORE INTO messages (direction, topic, body, at, event_type,
-                    deployment_id, store_id, controller_id, correlation_id, outcome, reason, dedupe)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO messages (direction, topic, body, at, event_type, deployment_id,
+                    store_id, controller_id, correlation_id, outcome, reason, dedupe, body_size,
+                    body_md5)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                 ON CONFLICT (dedupe) DO UPDATE SET outcome = excluded.outcome,
+                    reason = excluded.reason
+                 WHERE messages.outcome = 'deferred' AND excluded.outcome <> 'deferred'",
             )?;
             for m in &batch.messages {
                 let inserted = insert_message.execute(params![
@@ -234,7 +272,9 @@ impl History {
                     m.correlation_id,
                     m.outcome,
                     m.reason,
-                    dedupe_key(m.direction, &m.topic, &m.body),
+                    dedupe_key(m),
+                    m.oversize.as_ref().map(|o| i64::try_from(o.size).unwrap_or(i64::MAX)),
+                    m.oversize.as_ref().map(|o| o.md5.as_str()),
                 ])?;
                 if m.direction == MessageDirection::In {
                     written.new_messages += inserted;
@@ -292,6 +332,7 @@ impl History {
                 set_control.execute(params![deployment_id, json(control)?, revision])?;
             }
             record_seen(&tx, &batch.seen)?;
+            write_ownership(&tx, batch)?;
         }
         tx.commit()?;
         Ok(written)

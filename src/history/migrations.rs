@@ -70,6 +70,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "inventory of controllers",
         sql: super::inventory_schema::SQL,
     },
+    Migration {
+        version: 5,
+        name: "deployments bound to their broker, requests to their driver, body excerpts",
+        sql: super::ownership_schema::SQL,
+    },
 ];
 
 /// Why a migration run did not complete. Nothing was changed in any of these cases.

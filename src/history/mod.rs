@@ -8,6 +8,7 @@ mod artifacts;
 #[cfg(test)]
 mod batch_tests;
 mod deployment_queries;
+mod deployment_view;
 mod deployment_writes;
 mod deployments_schema;
 mod downloads;
@@ -15,6 +16,8 @@ mod export;
 mod inventory;
 mod inventory_schema;
 pub mod migrations;
+mod ownership;
+mod ownership_schema;
 mod rollout_schema;
 #[cfg(test)]
 mod rollout_tests;
@@ -26,9 +29,13 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use artifacts::{Artifact, NewArtifact};
+pub use deployment_view::DeploymentDetail;
 pub use deployment_queries::{DeploymentRow, MessageRow, PendingCommand, TargetStatusRow};
 pub use deployment_writes::{
-    Batch, MessageDirection, MessageRecord, OutboxEntry, TargetWrite, Written,
+    Batch, MessageDirection, MessageRecord, OutboxEntry, Oversize, TargetWrite, Written,
+};
+pub use ownership::{
+    BrokerIdentity, DEMO_BROKER, DeferredMessage, NewRequest, OpenRequest, Ownership, RequestKind,
 };
 pub use downloads::{Download, DownloadRecord, DownloadWriter};
 pub use export::write_targets_csv;
@@ -153,6 +160,14 @@ impl History {
     /// The schema version recorded in the file (`PRAGMA user_version`).
     pub fn schema_version(&self) -> Result<u32, HistoryError> {
         Ok(migrations::user_version(&self.conn)?)
+    }
+
+    /// Commits wait until the data is on disk (`synchronous=FULL`): for the connection whose
+    /// commits are acknowledged to the broker, so that nothing acknowledged is lost to a
+    /// power cut. Other connections keep WAL's cheaper NORMAL.
+    pub fn make_durable(&self) -> Result<(), HistoryError> {
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(())
     }
 
     pub(crate) fn conn(&self) -> &Connection {

@@ -111,6 +111,10 @@ pub struct LinkConfig {
     pub inflight: u16,
     /// Zero, or whole seconds from 1 to 65,535.
     pub keep_alive: Duration,
+    /// Inbound bodies larger than this reach the caller as an excerpt with their size and
+    /// MD5 (see [`InboundMessage`](super::InboundMessage)): a flood of large messages never
+    /// piles up in memory. The protocol's decode limit by default.
+    pub max_body: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +152,7 @@ impl LinkConfig {
             topic_prefix: TopicPrefix::default(),
             inflight: DEFAULT_INFLIGHT,
             keep_alive: DEFAULT_KEEP_ALIVE,
+            max_body: crate::protocol::MAX_BODY_BYTES,
         }
     }
 

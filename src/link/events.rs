@@ -46,12 +46,26 @@ pub enum LinkEvent {
     },
 }
 
+/// How many leading bytes of an oversized body are kept.
+pub const EXCERPT_BYTES: usize = 2_048;
+
+/// What identifies a body too large to pass on whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Oversize {
+    pub size: u64,
+    /// Lowercase hex MD5 of the whole body.
+    pub md5: String,
+}
+
 /// A message from the broker. Its [`AckToken`] must be acked once the message is recorded:
 /// until then the broker keeps it and redelivers it after a reconnect.
 pub struct InboundMessage {
     pub topic: String,
-    /// Raw bytes, of any size and content: validation is the protocol layer's job.
+    /// Raw bytes, of any content: validation is the protocol layer's job. Only the first
+    /// [`EXCERPT_BYTES`] when `oversize` is set.
     pub payload: Bytes,
+    /// Set when the body was larger than the link's `max_body`.
+    pub oversize: Option<Oversize>,
     /// The broker marked it as a redelivery.
     pub duplicate: bool,
     pub retained: bool,
@@ -63,6 +77,7 @@ impl fmt::Debug for InboundMessage {
         f.debug_struct("InboundMessage")
             .field("topic", &self.topic)
             .field("payload_bytes", &self.payload.len())
+            .field("oversize", &self.oversize)
             .field("duplicate", &self.duplicate)
             .field("retained", &self.retained)
             .finish()

@@ -18,7 +18,12 @@
 //!   many messages can await the caller's ack, so the recorder should ack promptly.
 //! - Packet size: the incoming limit is MQTT's maximum, so no message can turn into a
 //!   connection error (and then a redelivery loop); size limits are the protocol layer's.
-//! - Events are unbounded: the poller must never wait on a slow consumer.
+//! - Backpressure: events reach the caller through a bounded channel. When the caller falls
+//!   behind, the session stops taking packets from the poller, the poller stops polling, and
+//!   the socket stops being read: the broker holds what it has not delivered (QoS 1 messages
+//!   stay queued for the session) instead of this process's memory. Keep-alive pings pause
+//!   with it; a stall longer than 1.5 keep-alives costs a reconnect, never a message.
+//! - Bodies larger than `max_body` are passed on as an excerpt with their size and MD5.
 
 mod address;
 mod backoff;
@@ -42,7 +47,7 @@ pub use config::{
     BrokerProfile, ClientCertFiles, ConfigError, DEFAULT_INFLIGHT, DEFAULT_KEEP_ALIVE, LinkConfig,
     MAX_PACKET_BYTES, Password, TlsFiles,
 };
-pub use events::{AckToken, InboundMessage, LinkEvent, LinkState, StateWatch};
+pub use events::{AckToken, EXCERPT_BYTES, InboundMessage, LinkEvent, LinkState, Oversize, StateWatch};
 pub use publisher::{PublishError, Publisher};
 pub use tls::TlsError;
 
@@ -51,6 +56,8 @@ use events::Control;
 
 /// Room in rumqttc's request queue beyond the in-flight publishes, for acks.
 const ACK_ROOM: usize = 1024;
+/// Events waiting for the caller, and packets waiting for the session, at most.
+pub const EVENT_ROOM: usize = 1024;
 /// How long [`Link::shutdown`] waits for the session to say goodbye to the broker.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
 
@@ -76,15 +83,15 @@ impl Link {
     /// arrive on the returned receiver, which the caller must keep draining.
     pub fn start(
         config: LinkConfig,
-    ) -> Result<(Self, mpsc::UnboundedReceiver<LinkEvent>), LinkError> {
+    ) -> Result<(Self, mpsc::Receiver<LinkEvent>), LinkError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| LinkError::NoRuntime)?;
         let tls = config.validate()?;
-        let (wire_tx, wire_rx) = mpsc::unbounded_channel();
+        let (wire_tx, wire_rx) = mpsc::channel(EVENT_ROOM);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (publish_tx, publish_rx) = mpsc::channel(publisher::QUEUE);
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::channel(EVENT_ROOM);
         let (state_tx, state_rx) = watch::channel(LinkState::Connecting);
-        let _ = events_tx.send(LinkEvent::State(LinkState::Connecting));
+        let _ = events_tx.try_send(LinkEvent::State(LinkState::Connecting));
 
         let poller = poller::Poller {
             options: config.mqtt_options(tls),
@@ -95,6 +102,7 @@ impl Link {
         let session = session::Session::new(
             subscription_filters(&config.topic_prefix),
             config.inflight,
+            config.max_body,
             events_tx,
             state_tx,
             control_tx.clone(),

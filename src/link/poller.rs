@@ -1,9 +1,9 @@
 //! The task that drives rumqttc: connect, poll, and reconnect with backoff.
 //!
-//! It only ever awaits `EventLoop::poll` and the backoff sleep. Everything it learns goes to
-//! the session task over an unbounded channel, so a slow consumer can never stall the poll
-//! (which would stop keep-alive pings and PUBACK processing), and it never sends a request
-//! itself (a full request queue would deadlock it).
+//! It only ever awaits `EventLoop::poll`, the backoff sleep, and room in the bounded channel
+//! to the session: when the caller falls behind, it stops polling, so the socket is not read
+//! and the broker keeps what it has not delivered (the module header of `link` says more).
+//! It never sends a request itself (a full request queue would deadlock it).
 //!
 //! Each connection gets a fresh `EventLoop`, dropped when the connection ends. rumqttc's own
 //! recovery would drain unsent requests into its retransmit queue and then discard that queue
@@ -42,7 +42,7 @@ pub(crate) struct Poller {
     pub network: NetworkOptions,
     /// rumqttc's request queue: publishes in flight plus room for acks.
     pub queue_capacity: usize,
-    pub wire: mpsc::UnboundedSender<Wire>,
+    pub wire: mpsc::Sender<Wire>,
 }
 
 impl Poller {
@@ -59,7 +59,7 @@ impl Poller {
                         client,
                         session_present: connack.session_present,
                     };
-                    if self.wire.send(up).is_err() {
+                    if self.wire.send(up).await.is_err() {
                         return;
                     }
                     // Set once we sent DISCONNECT: the connection closing next is ours.
@@ -68,7 +68,7 @@ impl Poller {
                         match eventloop.poll().await {
                             Ok(event) => {
                                 leaving |= matches!(event, Event::Outgoing(Outgoing::Disconnect));
-                                if self.wire.send(Wire::Event(event)).is_err() {
+                                if self.wire.send(Wire::Event(event)).await.is_err() {
                                     return;
                                 }
                             }
@@ -88,7 +88,7 @@ impl Poller {
                 retry_in,
                 error,
             };
-            if self.wire.send(down).is_err() {
+            if self.wire.send(down).await.is_err() {
                 return;
             }
             tokio::time::sleep(retry_in).await;

@@ -17,7 +17,7 @@ use rumqttc::{AsyncClient, Event, Outgoing, Packet, Publish, QoS, SubAck};
 use rumqttc::{SubscribeFilter, SubscribeReasonCode};
 use tokio::sync::{mpsc, watch};
 
-use super::events::{AckToken, Control, InboundMessage, LinkEvent, LinkState};
+use super::events::{AckToken, Control, EXCERPT_BYTES, InboundMessage, LinkEvent, LinkState, Oversize};
 use super::outbound::{Held, Outbound, Unexpected};
 use super::poller::Wire;
 use super::publisher::PublishRequest;
@@ -27,7 +27,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// The session's inputs.
 pub(crate) struct Inputs {
-    pub wire: mpsc::UnboundedReceiver<Wire>,
+    pub wire: mpsc::Receiver<Wire>,
     pub control: mpsc::UnboundedReceiver<Control>,
     pub publishes: mpsc::Receiver<PublishRequest>,
 }
@@ -47,7 +47,12 @@ pub(crate) struct Session {
     connections: u64,
     /// Packet ids of inbound messages the caller has recorded, for the current connection.
     acks: VecDeque<u16>,
-    events: mpsc::UnboundedSender<LinkEvent>,
+    events: mpsc::Sender<LinkEvent>,
+    /// Events the caller has no room for yet. While it is full, no packet is taken from the
+    /// poller (backpressure down to the socket).
+    pending: VecDeque<LinkEvent>,
+    /// Larger bodies go on as an excerpt.
+    max_body: usize,
     state: watch::Sender<LinkState>,
     /// Cloned into every ack token.
     control: mpsc::UnboundedSender<Control>,
@@ -57,7 +62,8 @@ impl Session {
     pub fn new(
         filters: [String; 2],
         inflight: u16,
-        events: mpsc::UnboundedSender<LinkEvent>,
+        max_body: usize,
+        events: mpsc::Sender<LinkEvent>,
         state: watch::Sender<LinkState>,
         control: mpsc::UnboundedSender<Control>,
     ) -> Self {
@@ -68,6 +74,8 @@ impl Session {
             connections: 0,
             acks: VecDeque::new(),
             events,
+            pending: VecDeque::new(),
+            max_body,
             state,
             control,
         }
@@ -75,11 +83,23 @@ impl Session {
 
     pub async fn run(mut self, mut inputs: Inputs) {
         let mut publishers_open = true;
+        let events = self.events.clone();
         loop {
+            let room = self.pending.len() < super::EVENT_ROOM;
             tokio::select! {
                 // PUBACKs first: they make room for the publishes waiting below.
                 biased;
-                wire = inputs.wire.recv() => match wire {
+                permit = events.reserve(), if !self.pending.is_empty() => match permit {
+                    Ok(permit) => {
+                        if let Some(event) = self.pending.pop_front() {
+                            permit.send(event);
+                        }
+                        self.hand_over();
+                    }
+                    // The caller is gone: what it did not take stays with the broker.
+                    Err(_) => self.pending.clear(),
+                },
+                wire = inputs.wire.recv(), if room => match wire {
                     Some(wire) => self.on_wire(wire),
                     None => return,
                 },
@@ -201,9 +221,11 @@ impl Session {
             QoS::AtLeastOnce => publish.pkid,
             _ => 0,
         };
+        let (payload, oversize) = excerpt(publish.payload, self.max_body);
         let message = InboundMessage {
             topic: publish.topic,
-            payload: publish.payload,
+            payload,
+            oversize,
             duplicate: publish.dup,
             retained: publish.retain,
             ack: AckToken::new(connection.number, pkid, self.control.clone()),
@@ -272,7 +294,7 @@ impl Session {
     }
 
     /// Sends what acks it can, then DISCONNECT, and waits (briefly) until it is written.
-    async fn shutdown(&mut self, wire: &mut mpsc::UnboundedReceiver<Wire>) {
+    async fn shutdown(&mut self, wire: &mut mpsc::Receiver<Wire>) {
         self.flush();
         let disconnecting = self
             .connection
@@ -294,15 +316,66 @@ impl Session {
         self.set_state(LinkState::Disconnected);
     }
 
-    fn set_state(&self, state: LinkState) {
+    fn set_state(&mut self, state: LinkState) {
         tracing::info!(?state, "broker link");
         self.state.send_replace(state.clone());
         self.emit(LinkEvent::State(state));
     }
 
-    fn emit(&self, event: LinkEvent) {
-        // A caller that stopped listening loses nothing it asked for: unacked messages stay
-        // with the broker, and unreported publishes are still in its outbox.
-        let _ = self.events.send(event);
+    fn emit(&mut self, event: LinkEvent) {
+        self.pending.push_back(event);
+        self.hand_over();
+    }
+
+    /// Passes pending events on while the caller has room. A caller that stopped listening
+    /// loses nothing it asked for: unacked messages stay with the broker, and unreported
+    /// publishes are still in its outbox.
+    fn hand_over(&mut self) {
+        while let Some(event) = self.pending.pop_front() {
+            match self.events.try_send(event) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(event)) => {
+                    self.pending.push_front(event);
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.pending.clear();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The body as passed on: whole, or, past `max_body`, its first bytes (a copy, so the large
+/// buffer is freed at once) with its size and MD5.
+fn excerpt(payload: bytes::Bytes, max_body: usize) -> (bytes::Bytes, Option<Oversize>) {
+    if payload.len() <= max_body {
+        return (payload, None);
+    }
+    use md5::{Digest, Md5};
+    let oversize = Oversize {
+        size: payload.len() as u64,
+        md5: hex::encode(Md5::digest(&payload)),
+    };
+    let kept = bytes::Bytes::copy_from_slice(&payload[..EXCERPT_BYTES.min(max_body)]);
+    (kept, Some(oversize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_over_the_limit_becomes_an_excerpt_with_its_size_and_md5() {
+        use md5::Digest;
+        let big = bytes::Bytes::from(vec![b'x'; 10_000]);
+        let (kept, oversize) = excerpt(big.clone(), 4_096);
+        let oversize = oversize.expect("over the limit");
+        assert_eq!(kept.len(), EXCERPT_BYTES);
+        assert_eq!(oversize.size, 10_000);
+        assert_eq!(oversize.md5, hex::encode(md5::Md5::digest(&big)));
+        let (whole, none) = excerpt(bytes::Bytes::from_static(b"{}"), 4_096);
+        assert_eq!((&whole[..], none), (&b"{}"[..], None));
     }
 }

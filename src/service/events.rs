@@ -18,6 +18,10 @@ pub enum ServiceEvent {
     Link(LinkState),
     /// Messages recorded since the last notice: (in, rejected).
     Messages { inbound: usize, rejected: usize },
-    /// The history could not be written; nothing in this batch was acknowledged or sent.
-    HistoryFailed(String),
+    /// A commit failed and is being retried: nothing of it is acknowledged, sent or
+    /// announced until it succeeds, and inbound messages wait at the broker meanwhile.
+    /// `since_ms`: how long the history has been failing.
+    HistoryFailed { error: String, since_ms: u64 },
+    /// The history takes writes again after a failure.
+    HistoryRecovered,
 }

@@ -6,6 +6,7 @@
 //! messages are decoded, applied by the engine, recorded in batches, and acknowledged to the
 //! broker after the commit. Subscribers hear of transitions once they are durable.
 
+mod driver_locks;
 mod events;
 mod owner;
 mod session_lock;
@@ -15,15 +16,16 @@ use std::path::PathBuf;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+pub use driver_locks::DriverLocks;
 pub use events::ServiceEvent;
 pub use session_lock::SessionLock;
 
 use crate::engine::{DeploymentSpec, DeploymentSummary, Engine, EngineError, Millis, TargetRow};
-use crate::history::{History, HistoryError};
+use crate::history::{BrokerIdentity, DeploymentDetail, History, HistoryError};
 use crate::link::{BrokerProfile, Link, LinkConfig, LinkError, LinkState, Password, StateWatch};
-use crate::protocol::{Id, TopicAddress, TopicPrefix};
-use owner::{Owner, Request};
-use writer::{PublishItem, Writer};
+use crate::protocol::{Id, TopicPrefix};
+use owner::{Owner, Parts, Request};
+use writer::Writer;
 
 /// Subscribers that fall further behind than this many notices skip ahead (and can re-read
 /// the summary); the live view never holds the service back.
@@ -52,6 +54,10 @@ pub enum ServiceError {
     Writer(std::io::Error),
     #[error("the Storefleet service has stopped")]
     Stopped,
+    #[error("no broker: a deployment is made for the broker its commands go to; connect to one first")]
+    NoBroker,
+    #[error("deployment {0} is another operator's, observed on the broker: it is read only here")]
+    ReadOnly(Id),
 }
 
 /// How to reach the broker.
@@ -69,6 +75,21 @@ pub struct ServiceConfig {
     /// `None`: offline. Deployments are prepared and their commands wait in the outbox.
     pub broker: Option<BrokerSettings>,
     pub topic_prefix: TopicPrefix,
+    /// The broker deployments made here are for, and the one whose deployments this service
+    /// drives when `broker` is set. `None`: the broker's own address and the topic prefix
+    /// (the CLI); the desktop names the demo, or the profile of an offline service.
+    pub identity: Option<BrokerIdentity>,
+}
+
+impl ServiceConfig {
+    /// The identity this service acts for: the configured one, else the broker's.
+    pub fn identity(&self) -> Option<BrokerIdentity> {
+        self.identity.clone().or_else(|| {
+            self.broker
+                .as_ref()
+                .map(|b| BrokerIdentity::new(&b.profile.broker, &self.topic_prefix))
+        })
+    }
 }
 
 /// A running service. Dropping it stops the engine task and the link; [`Service::shutdown`]
@@ -85,41 +106,13 @@ pub struct Service {
 }
 
 impl Service {
-    /// Opens the history, resumes every unfinished deployment (re-sending what was never
-    /// confirmed, with the same correlation ids), and connects when a broker is configured.
+    /// Opens the history and connects when a broker is configured. Deployments are driven
+    /// from the first look on: every unfinished one of this broker that no other process
+    /// drives is resumed (re-sending what was never confirmed, with the same correlation ids).
     pub async fn start(config: ServiceConfig) -> Result<Self, ServiceError> {
         let history = History::open(&config.history)?;
         let reader = History::open(&config.history)?;
-
-        let mut engine = Engine::new();
-        let mut released = Vec::new();
-        for state in history.unfinished_deployments()? {
-            let id = state.deployment_id.clone();
-            match engine.restore(state) {
-                Ok(restored) => released.push(restored.effects),
-                Err(e) => tracing::error!(deployment = %id, error = %e, "cannot resume deployment"),
-            }
-        }
-        let mut outq = std::collections::VecDeque::new();
-        for pending in history.pending_commands()? {
-            let Ok(address) = TopicAddress::parse(&pending.topic, &config.topic_prefix) else {
-                continue;
-            };
-            let (Ok(correlation_id), Ok(deployment_id)) = (
-                Id::new(pending.correlation_id),
-                Id::new(pending.deployment_id),
-            ) else {
-                continue;
-            };
-            outq.push_back(PublishItem {
-                correlation_id,
-                deployment_id,
-                store_id: address.store_id,
-                controller_id: address.controller_id,
-                topic: pending.topic,
-                body: pending.body.into(),
-            });
-        }
+        let identity = config.identity();
 
         let (events_tx, first_events) = broadcast::channel(EVENT_ROOM);
         let mut lock = None;
@@ -149,18 +142,17 @@ impl Service {
         let (committed_tx, committed_rx) = mpsc::unbounded_channel();
         let writer = Writer::start(history, events_tx.clone(), committed_tx)
             .map_err(ServiceError::Writer)?;
-        let mut owner = Owner::new(
-            engine,
-            config.topic_prefix.clone(),
+        let owner = Owner::new(Parts {
+            engine: Engine::new(),
+            prefix: config.topic_prefix.clone(),
             reader,
             writer,
-            link.as_ref().map(Link::publisher),
-            events_tx.clone(),
-        );
-        owner.outq = outq;
-        for effects in released {
-            owner.stage(effects);
-        }
+            publisher: link.as_ref().map(Link::publisher),
+            events: events_tx.clone(),
+            identity,
+            drives: link.is_some(),
+            history_path: config.history.clone(),
+        });
         let (requests_tx, requests_rx) = mpsc::channel(256);
         let task = tokio::spawn(owner.run(requests_rx, link_events, committed_rx));
         Ok(Self {
@@ -217,6 +209,16 @@ impl Service {
 
     pub async fn targets(&self, id: Id) -> Result<Option<Vec<TargetRow>>, ServiceError> {
         self.ask(|tx| Request::Targets(id, tx)).await
+    }
+
+    /// Summary and targets: live for a deployment driven here, else from the history.
+    pub async fn detail(&self, id: Id) -> Result<Option<DeploymentDetail>, ServiceError> {
+        self.ask(|tx| Request::Detail(id, tx)).await
+    }
+
+    /// Whether this process drives the deployment now.
+    pub async fn drives(&self, id: Id) -> Result<bool, ServiceError> {
+        self.ask(|tx| Request::Drives(id, tx)).await
     }
 
     /// Waits until everything that happened so far is committed to the history.

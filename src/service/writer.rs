@@ -4,6 +4,7 @@
 //! lets the engine go on with the next batch while this one commits.
 
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc};
@@ -33,15 +34,30 @@ pub(super) struct Flush {
     pub acks: Vec<AckToken>,
     pub publish: Vec<PublishItem>,
     pub events: Vec<ServiceEvent>,
-    /// Answered once this flush is committed (or failed): used by shutdown and by requests
-    /// that must not return before their deployment is durable.
+    /// Driver locks to give back once this flush is committed.
+    pub release: Vec<Id>,
+    /// Answered once this flush is committed (or given up at exit): used by shutdown and by
+    /// requests that must not return before their deployment is durable.
     pub done: Vec<tokio::sync::oneshot::Sender<Result<(), String>>>,
 }
 
-/// What the writer hands back to the owner after a commit.
-pub(super) enum Committed {
-    Publish(Vec<PublishItem>),
+/// What the writer hands back to the owner after each commit.
+pub(super) struct Committed {
+    /// Commands whose outbox rows are now durable: they may be published.
+    pub publish: Vec<PublishItem>,
+    /// Inbound messages of the commit: the owner takes as many new ones from the link.
+    pub inbound: usize,
+    /// Driver locks the owner held only until this commit (a pause written for a
+    /// deployment nobody drives).
+    pub release: Vec<Id>,
 }
+
+/// The first retry of a failed commit, and the longest wait between two.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+/// At exit, how long a failing commit is still retried before the process gives up on it
+/// (nothing of it was acknowledged or published, so the broker and the outbox keep it).
+const EXIT_PATIENCE: Duration = Duration::from_secs(30);
 
 pub(super) struct Writer {
     tx: Option<std::sync::mpsc::Sender<Flush>>,
@@ -49,49 +65,21 @@ pub(super) struct Writer {
 }
 
 impl Writer {
+    /// Starts the writer thread. A commit that fails (busy, disk full, I/O error) is kept
+    /// and retried with backoff, never dropped: until it succeeds nothing of it is acked,
+    /// published or announced, and later flushes join it.
     pub fn start(
-        mut history: History,
+        history: History,
         events: broadcast::Sender<ServiceEvent>,
         committed: mpsc::UnboundedSender<Committed>,
     ) -> std::io::Result<Self> {
+        if let Err(e) = history.make_durable() {
+            tracing::warn!(error = %e, "the history cannot commit with synchronous=FULL");
+        }
         let (tx, rx) = std::sync::mpsc::channel::<Flush>();
         let thread = std::thread::Builder::new()
             .name("storefleet-history".into())
-            .spawn(move || {
-                while let Ok(mut flush) = rx.recv() {
-                    // Coalesce whatever queued up meanwhile: fewer, larger transactions.
-                    while let Ok(more) = rx.try_recv() {
-                        merge(&mut flush, more);
-                    }
-                    let result = history.write_batch(&flush.batch);
-                    match result {
-                        Ok(_) => {
-                            for ack in flush.acks {
-                                ack.ack();
-                            }
-                            if !flush.publish.is_empty() {
-                                let _ = committed.send(Committed::Publish(flush.publish));
-                            }
-                            for event in flush.events {
-                                let _ = events.send(event);
-                            }
-                            for done in flush.done {
-                                let _ = done.send(Ok(()));
-                            }
-                        }
-                        Err(e) => {
-                            // Nothing acked, nothing published: the broker redelivers, and
-                            // the commands stay unsent rather than unrecorded.
-                            tracing::error!(error = %e, "history write failed");
-                            let message = e.to_string();
-                            let _ = events.send(ServiceEvent::HistoryFailed(message.clone()));
-                            for done in flush.done {
-                                let _ = done.send(Err(message.clone()));
-                            }
-                        }
-                    }
-                }
-            })?;
+            .spawn(move || run(history, rx, events, committed))?;
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
@@ -102,6 +90,89 @@ impl Writer {
         if let Some(tx) = &self.tx {
             let _ = tx.send(flush);
         }
+    }
+}
+
+fn run(
+    mut history: History,
+    rx: std::sync::mpsc::Receiver<Flush>,
+    events: broadcast::Sender<ServiceEvent>,
+    committed: mpsc::UnboundedSender<Committed>,
+) {
+    let mut failing: Option<Instant> = None;
+    let mut retry_in = RETRY_FIRST;
+    let mut held: Option<Flush> = None;
+    let mut closed = false;
+    loop {
+        let mut flush = match held.take() {
+            Some(flush) => flush,
+            None => match rx.recv() {
+                Ok(flush) => flush,
+                Err(_) => return,
+            },
+        };
+        // Coalesce whatever queued up meanwhile: fewer, larger transactions.
+        loop {
+            match rx.try_recv() {
+                Ok(more) => merge(&mut flush, more),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        match history.write_batch(&flush.batch) {
+            Ok(_) => {
+                if let Some(since) = failing.take() {
+                    tracing::info!(after = ?since.elapsed(), "history writes recovered");
+                    let _ = events.send(ServiceEvent::HistoryRecovered);
+                }
+                retry_in = RETRY_FIRST;
+                deliver(flush, &events, &committed);
+            }
+            Err(e) => {
+                let since = *failing.get_or_insert_with(Instant::now);
+                tracing::warn!(error = %e, failing_for = ?since.elapsed(), "history write failed; retrying");
+                let _ = events.send(ServiceEvent::HistoryFailed {
+                    error: e.to_string(),
+                    since_ms: u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
+                });
+                if closed && since.elapsed() > EXIT_PATIENCE {
+                    tracing::error!(error = %e, "giving up on the history at exit; nothing of the last batch was acknowledged or sent");
+                    for done in flush.done {
+                        let _ = done.send(Err(e.to_string()));
+                    }
+                    return;
+                }
+                std::thread::sleep(retry_in);
+                retry_in = (retry_in * 2).min(RETRY_MAX);
+                held = Some(flush);
+            }
+        }
+    }
+}
+
+/// After a commit: acks to the broker, commands to the link, notices to subscribers.
+fn deliver(
+    flush: Flush,
+    events: &broadcast::Sender<ServiceEvent>,
+    committed: &mpsc::UnboundedSender<Committed>,
+) {
+    let inbound = flush.acks.len();
+    for ack in flush.acks {
+        ack.ack();
+    }
+    let _ = committed.send(Committed {
+        publish: flush.publish,
+        inbound,
+        release: flush.release,
+    });
+    for event in flush.events {
+        let _ = events.send(event);
+    }
+    for done in flush.done {
+        let _ = done.send(Ok(()));
     }
 }
 
@@ -119,10 +190,15 @@ fn merge(into: &mut Flush, more: Flush) {
     b.rollout_events.extend(m.rollout_events);
     b.controls.extend(m.controls);
     b.seen.extend(m.seen);
+    b.bind.extend(m.bind);
+    b.requests.extend(m.requests);
+    b.requests_taken.extend(m.requests_taken);
+    b.outcomes.extend(m.outcomes);
     into.acks.extend(more.acks);
     into.publish.extend(more.publish);
     into.events.extend(more.events);
     into.done.extend(more.done);
+    into.release.extend(more.release);
 }
 
 impl Drop for Writer {

@@ -22,6 +22,9 @@ use super::fleet::{Fleet, FleetError};
 use super::names::{FleetShape, IdStyle, generate_fleet};
 use super::rng::SimRng;
 
+/// The demo's own history file, in its folder: demo work never mixes with real work.
+pub const DEMO_HISTORY_FILE: &str = "history.sqlite";
+
 /// The version the sample firmware carries.
 pub const DEMO_FIRMWARE_VERSION: &str = "2.4.1";
 /// The version the demo fleet runs before its first update.

@@ -30,6 +30,8 @@ pub fn client_id(test: &str) -> String {
 pub struct Received {
     pub topic: String,
     pub payload: Vec<u8>,
+    /// (size, MD5) when `payload` is only an excerpt.
+    pub oversize: Option<(u64, String)>,
     pub duplicate: bool,
     pub retained: bool,
 }
@@ -37,7 +39,7 @@ pub struct Received {
 /// Records everything a link reports.
 pub struct Recorder {
     pub link: Link,
-    events: mpsc::UnboundedReceiver<LinkEvent>,
+    events: mpsc::Receiver<LinkEvent>,
     /// Ack inbound messages as they arrive (what the history writer does once recorded).
     pub auto_ack: bool,
     pub states: Vec<(Instant, LinkState)>,
@@ -72,6 +74,7 @@ impl Recorder {
                 self.messages.push(Received {
                     topic: message.topic,
                     payload: message.payload.to_vec(),
+                    oversize: message.oversize.map(|o| (o.size, o.md5)),
                     duplicate: message.duplicate,
                     retained: message.retained,
                 });

@@ -22,7 +22,7 @@ pub async fn deployment_review(
     serving: State<'_, Serving>,
     request: NewDeployment,
 ) -> Result<DeploymentReview, BoundaryError> {
-    Ok(plan(connection.history_path(), &serving, &request)?.review)
+    Ok(plan(&connection.history_path(), &serving, &request)?.review)
 }
 
 /// Checks, serves (or preflights) the file, and starts the deployment.
@@ -32,7 +32,7 @@ pub async fn deployment_start(
     serving: State<'_, Serving>,
     request: NewDeployment,
 ) -> Result<DeploymentSummary, BoundaryError> {
-    let plan = plan(connection.history_path(), &serving, &request)?;
+    let plan = plan(&connection.history_path(), &serving, &request)?;
     if plan.external {
         Preflight::new()?
             .check(&plan.spec.firmware.file_url, &plan.deployable)

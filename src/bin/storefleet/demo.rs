@@ -63,6 +63,8 @@ async fn demo(args: Args) -> ExitCode {
     };
     let fw = &demo.firmware;
     let url = demo.broker.url();
+    // The demo's own history: nothing of it mixes with real work.
+    let history = options.dir.join(storefleet::sim::DEMO_HISTORY_FILE);
     // One fact per line, `name: value`, so scripts and tests can read them.
     println!(
         "Storefleet demo: {} simulated controllers in {} stores.",
@@ -71,6 +73,7 @@ async fn demo(args: Args) -> ExitCode {
     );
     println!("broker: {url}");
     println!("fleet CSV: {}", demo.fleet_csv.display());
+    println!("history: {}", history.display());
     println!("firmware: {}", fw.path.display());
     println!(
         "firmware version: {} ({} bytes, MD5 {})",
@@ -78,7 +81,8 @@ async fn demo(args: Args) -> ExitCode {
     );
     println!("Deploy it from another terminal:");
     println!(
-        "  storefleet deploy --broker {url} --firmware {} --version {} --targets-csv {} --wait",
+        "  storefleet --db {} deploy --broker {url} --firmware {} --version {} --targets-csv {} --wait",
+        history.display(),
         fw.path.display(),
         fw.version,
         demo.fleet_csv.display()

@@ -240,6 +240,7 @@ pub async fn run(
         history: db.to_path_buf(),
         broker: Some(broker),
         topic_prefix: TopicPrefix::default(),
+        identity: None,
     })
     .await?;
     let mut events = service.subscribe();

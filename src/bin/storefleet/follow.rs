@@ -102,7 +102,7 @@ pub async fn follow(
                     let ours: Vec<_> = batch.iter().filter(|e| &e.deployment_id == id).cloned().collect();
                     reporter.rollout(&ours);
                 }
-                Ok(ServiceEvent::HistoryFailed(e)) => return Err(Failure::error(format!("history write failed: {e}"))),
+                Ok(ServiceEvent::HistoryFailed { error, since_ms }) => history_failing(&error, since_ms)?,
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return Err(Failure::error("the Storefleet service stopped")),
             },
@@ -137,6 +137,22 @@ pub async fn follow(
     }
     reporter.end_progress();
     Ok(ended)
+}
+
+/// How long the history may refuse writes before a following command gives up (exit 1).
+/// Meanwhile nothing is acknowledged or sent, so waiting loses nothing.
+const HISTORY_PATIENCE: Duration = Duration::from_secs(60);
+
+/// A failed commit is retried by the service; the command waits, within a bound.
+pub fn history_failing(error: &str, since_ms: u64) -> Result<(), Failure> {
+    if Duration::from_millis(since_ms) >= HISTORY_PATIENCE {
+        return Err(Failure::error(format!(
+            "the history cannot be written for {} s: {error}",
+            since_ms / 1000
+        )));
+    }
+    tracing::warn!(%error, since_ms, "the history cannot be written; retrying");
+    Ok(())
 }
 
 /// Lets the replies the broker kept for this installation arrive before acting on the

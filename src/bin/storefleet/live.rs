@@ -7,7 +7,7 @@ use serde_json::json;
 use storefleet::durations::parse_duration;
 use storefleet::history::History;
 use storefleet::protocol::{Id, TopicPrefix};
-use storefleet::service::{Service, ServiceConfig, ServiceEvent, SessionLock};
+use storefleet::service::{Service, ServiceConfig, ServiceEvent};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -73,6 +73,7 @@ async fn start(db: &Path, broker: &crate::broker::BrokerArgs) -> Result<Service,
         history: db.to_path_buf(),
         broker: Some(broker),
         topic_prefix: TopicPrefix::default(),
+        identity: None,
     })
     .await?)
 }
@@ -165,9 +166,10 @@ pub async fn retry(
     follow_then_finish(service, events, db, &id, args.wait, &reporter).await
 }
 
-/// Pauses a deployment in the history: nothing new is sent for it until `resume`. Needs
-/// no broker. A process driving the deployment right now (a `deploy --wait`, the desktop app)
-/// reads the pause from the history within a second and stops sending.
+/// Pauses a deployment: nothing new is sent for it until `resume`. Needs no broker. When a
+/// process drives the deployment (a `deploy --wait`, the desktop app), the pause is left for
+/// it in the history and it stops sending within a second; otherwise the pause is written to
+/// the history and whoever drives the deployment next starts paused.
 pub async fn pause(args: PauseArgs, db: &Path) -> Result<u8, Failure> {
     let id = deployment_id(&args.deployment_id)?;
     let reporter = Reporter::new(args.json);
@@ -175,6 +177,7 @@ pub async fn pause(args: PauseArgs, db: &Path) -> Result<u8, Failure> {
         history: db.to_path_buf(),
         broker: None,
         topic_prefix: TopicPrefix::default(),
+        identity: None,
     })
     .await?;
     let result = service.pause(id.clone()).await;
@@ -205,15 +208,8 @@ pub async fn resume(
     let id = deployment_id(&args.deployment_id)?;
     let reporter = Reporter::new(args.json);
     let (row, _) = load_status(&History::open(db)?, id.as_str())?;
-    // A process connected with this history (the desktop app, a `deploy --wait`, `watch`)
-    // runs every unfinished deployment: it would take the resume over from the history and
-    // send the next targets too, twice over with this process.
-    if let Ok(None) = SessionLock::try_acquire(db) {
-        return Err(Failure::refused(format!(
-            "another Storefleet process (the desktop app, deploy --wait or watch) is running \
-             this history: resume {id} there, or stop it first"
-        )));
-    }
+    // When another process drives the deployment, the resume is left for it in the history
+    // and this one follows; otherwise this process drives it from here on.
     let (_served, service, events) = serve_and_start(db, broker, &row.file_url).await?;
     let summary = service.resume(id.clone()).await?;
     reporter.line(&json!({
@@ -263,7 +259,7 @@ pub async fn watch(
                 Ok(ServiceEvent::Messages { inbound, rejected }) if rejected > 0 && !args.json => {
                     eprintln!("{rejected} of {inbound} messages rejected (see `storefleet export`)");
                 }
-                Ok(ServiceEvent::HistoryFailed(e)) => return Err(Failure::error(format!("history write failed: {e}"))),
+                Ok(ServiceEvent::HistoryFailed { error, since_ms }) => crate::follow::history_failing(&error, since_ms)?,
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => break,
             },

@@ -114,6 +114,10 @@ export class MockBackend {
       attempt: null,
       last_error: null,
       outbox_waiting: 0,
+      // The demo profile runs on the demo's own history, every other on the real one.
+      history: world.profiles[0]?.id === "demo" ? "demo" : "real",
+      history_path: world.profiles[0]?.id === "demo" ? "/tmp/storefleet-demo/history.sqlite" : "/home/store/.local/share/storefleet/history.sqlite",
+      history_error: null,
       ...options.connection,
     };
   }
@@ -139,6 +143,7 @@ export class MockBackend {
           firmware_version: "2.5.0",
           firmware_path: "/tmp/storefleet-demo/store-ctl-2.5.0.bin",
           fleet_csv: "/tmp/storefleet-demo/fleet.csv",
+          history_path: "/tmp/storefleet-demo/history.sqlite",
         };
       case "profiles_list":
         return w.profiles;
@@ -178,6 +183,8 @@ export class MockBackend {
           next_attempt_at: null,
           attempt: null,
           last_error: null,
+          history: p.id === "demo" ? "demo" : "real",
+          history_path: p.id === "demo" ? "/tmp/storefleet-demo/history.sqlite" : "/home/store/.local/share/storefleet/history.sqlite",
         });
         return this.connection;
       }

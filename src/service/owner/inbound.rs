@@ -1,0 +1,179 @@
+//! Every message from the broker is recorded once, with what became of it, and acknowledged
+//! only after its batch is committed. Replies go to the engine when this process drives
+//! their deployment; replies for a deployment another process drives are recorded as
+//! `deferred` (that process applies its own copy; a process that takes the deployment over
+//! later applies the deferred ones, so a reply heard only here is not lost).
+
+use bytes::Bytes;
+
+use super::Owner;
+use super::driving::Claim;
+use crate::engine::{InboundOutcome, RejectReason};
+use crate::history::{ControllerSeen, MessageDirection, MessageRecord, Oversize};
+use crate::link::{InboundMessage, LinkEvent};
+use crate::protocol::{Rejection, TopicAddress, decode};
+use crate::service::events::ServiceEvent;
+use crate::service::now_millis;
+
+/// The outcome of a reply recorded for a deployment another process drives.
+pub(super) const DEFERRED: &str = "deferred";
+
+impl Owner {
+    pub(super) fn on_link(&mut self, event: LinkEvent) {
+        match event {
+            LinkEvent::State(state) => {
+                let connected = state.is_connected();
+                let _ = self.events.send(ServiceEvent::Link(state));
+                if connected {
+                    self.pump();
+                }
+            }
+            LinkEvent::Published { id } => {
+                if let Some(item) = self.inflight.remove(&id) {
+                    let now = now_millis();
+                    self.staged
+                        .batch
+                        .sent
+                        .push((item.correlation_id.to_string(), now));
+                    self.staged_rows += 1;
+                    match self.engine.on_published(&item.correlation_id, now) {
+                        Ok(fx) => self.stage(fx),
+                        Err(e) => tracing::debug!(error = %e, "publish of an unknown command"),
+                    }
+                    self.touched
+                        .insert((item.deployment_id, item.store_id, item.controller_id));
+                }
+                self.pump();
+            }
+            LinkEvent::Message(message) => self.on_message(message),
+            LinkEvent::SubscribeRefused { filter } => {
+                tracing::error!(%filter, "the broker refused a subscription; replies on it will not arrive");
+            }
+        }
+    }
+
+    fn on_message(&mut self, message: InboundMessage) {
+        let now = now_millis();
+        let InboundMessage {
+            topic,
+            payload,
+            oversize,
+            ack,
+            ..
+        } = message;
+        self.uncommitted_inbound += 1;
+        let mut record = MessageRecord {
+            direction: MessageDirection::In,
+            topic,
+            // A copy, not a slice: a slice of the link's read buffer would keep the whole
+            // buffer alive until the commit.
+            body: Bytes::copy_from_slice(&payload),
+            at: now,
+            event_type: None,
+            deployment_id: None,
+            store_id: None,
+            controller_id: None,
+            correlation_id: None,
+            outcome: String::new(),
+            reason: None,
+            oversize: oversize.map(|o| Oversize {
+                size: o.size,
+                md5: o.md5,
+            }),
+        };
+        self.inbound += 1;
+        let decoded = match &record.oversize {
+            // The link kept only an excerpt: the message is refused for its size.
+            Some(o) => Err(Rejection::TooLarge {
+                size: usize::try_from(o.size).unwrap_or(usize::MAX),
+                limit: crate::protocol::MAX_BODY_BYTES,
+            }),
+            None => decode(&record.topic, &payload, &self.prefix),
+        };
+        // For the inventory: which controller's topic this came on, and whether it came from
+        // the controller (a reply, or anything undecodable) or was addressed to it.
+        let seen: Option<ControllerSeen>;
+        match decoded {
+            Err(rejection) => {
+                self.rejected += 1;
+                record.outcome = rejection.code().to_owned();
+                record.reason = Some(rejection.to_string());
+                seen = TopicAddress::parse(&record.topic, &self.prefix)
+                    .ok()
+                    .map(|a| ControllerSeen {
+                        store_id: a.store_id.into_string(),
+                        controller_id: a.controller_id.into_string(),
+                        at: Some(now),
+                    });
+            }
+            Ok(inbound) => {
+                let env = &inbound.envelope;
+                seen = Some(ControllerSeen {
+                    store_id: env.store_id.to_string(),
+                    controller_id: env.controller_id.to_string(),
+                    at: (!inbound.event_type().is_command()).then_some(now),
+                });
+                record.event_type = Some(inbound.event_type().as_str().to_owned());
+                record.deployment_id = Some(env.event.deployment_id().to_string());
+                record.store_id = Some(env.store_id.to_string());
+                record.controller_id = Some(env.controller_id.to_string());
+                record.correlation_id = Some(env.correlation_id.to_string());
+                let mut handled = self.engine.on_inbound(&inbound, now);
+                if matches!(
+                    handled.outcome,
+                    InboundOutcome::Rejected(RejectReason::UnknownDeployment)
+                ) {
+                    match self.claim(env.event.deployment_id()) {
+                        // A late report for a deployment that finished before a restart, or
+                        // one whose driver is gone: the controller's word still counts.
+                        Claim::Driving => handled = self.engine.on_inbound(&inbound, now),
+                        Claim::Deferred(why) => {
+                            record.outcome = DEFERRED.to_owned();
+                            record.reason = Some(why.to_owned());
+                            self.record(record, seen, ack);
+                            return;
+                        }
+                        Claim::NotOurs => {}
+                    }
+                }
+                record.outcome = handled.outcome.code().to_owned();
+                match &handled.outcome {
+                    InboundOutcome::OwnEcho { .. } => {
+                        // Our own command coming back: already recorded as sent.
+                        self.inbound -= 1;
+                        self.staged.acks.push(ack);
+                        self.stage(handled.effects);
+                        return;
+                    }
+                    InboundOutcome::Unchanged { reason, .. } => {
+                        record.reason = Some(reason.to_string());
+                    }
+                    InboundOutcome::Rejected(reason) => {
+                        self.rejected += 1;
+                        record.reason = Some(reason.to_string());
+                    }
+                    InboundOutcome::Observed(observed) if observed.known_deployment => {
+                        // Another Storefleet process cancelled a deployment we also run.
+                        let adopted = self.engine.adopt_cancel(observed, now);
+                        self.stage(adopted);
+                    }
+                    InboundOutcome::Applied(_) | InboundOutcome::Observed(_) => {}
+                }
+                self.stage(handled.effects);
+            }
+        }
+        self.record(record, seen, ack);
+    }
+
+    fn record(
+        &mut self,
+        record: MessageRecord,
+        seen: Option<ControllerSeen>,
+        ack: crate::link::AckToken,
+    ) {
+        self.staged.batch.messages.push(record);
+        self.staged.batch.seen.extend(seen);
+        self.staged.acks.push(ack);
+        self.staged_rows += 1;
+    }
+}

@@ -1,0 +1,151 @@
+//! Turning the engine's effects into what the history records (transitions, outbox rows,
+//! the message log, rollout events) and the commands to publish after the commit.
+
+use bytes::Bytes;
+
+use super::Owner;
+use crate::engine::{Effects, OutboundCommand, RolloutEvent, Transition};
+use crate::history::{MessageDirection, MessageRecord, OutboxEntry};
+use crate::protocol::{Id, encode_command};
+use crate::service::now_millis;
+use crate::service::writer::PublishItem;
+
+impl Owner {
+    /// Stages effects whose targets are already in a new deployment's snapshot.
+    pub(super) fn stage_without_targets(&mut self, fx: Effects) {
+        let Effects {
+            transitions,
+            commands,
+            withdrawn,
+            rollout,
+        } = fx;
+        self.stage_rollout(rollout);
+        self.stage_transitions(transitions, false);
+        self.stage_commands(commands);
+        self.stage_withdrawn(withdrawn);
+    }
+
+    pub(super) fn stage(&mut self, fx: Effects) {
+        if fx.is_empty() {
+            return;
+        }
+        let Effects {
+            transitions,
+            commands,
+            withdrawn,
+            rollout,
+        } = fx;
+        self.stage_rollout(rollout);
+        for c in &commands {
+            self.touched.insert((
+                c.deployment_id.clone(),
+                c.store_id.clone(),
+                c.controller_id.clone(),
+            ));
+        }
+        self.stage_transitions(transitions, true);
+        self.stage_commands(commands);
+        self.stage_withdrawn(withdrawn);
+    }
+
+    fn stage_transitions(&mut self, transitions: Vec<Transition>, touch: bool) {
+        for t in &transitions {
+            if touch {
+                self.touched.insert((
+                    t.deployment_id.clone(),
+                    t.store_id.clone(),
+                    t.controller_id.clone(),
+                ));
+            }
+        }
+        self.staged_rows += transitions.len();
+        self.staged
+            .batch
+            .transitions
+            .extend(transitions.iter().cloned());
+        self.transitions.extend(transitions);
+    }
+
+    fn stage_commands(&mut self, commands: Vec<OutboundCommand>) {
+        let now = now_millis();
+        let timestamp = chrono::Local::now().fixed_offset();
+        // A deploy stages every command at once: exact room, not a doubling Vec's spare half.
+        self.staged.batch.outbox.reserve(commands.len());
+        self.staged.batch.messages.reserve(commands.len());
+        self.staged.publish.reserve(commands.len());
+        for command in commands {
+            let envelope = command.to_envelope(timestamp);
+            let encoded = match encode_command(&envelope, &self.prefix) {
+                Ok(encoded) => encoded,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot encode a command");
+                    continue;
+                }
+            };
+            let item = PublishItem {
+                correlation_id: command.correlation_id,
+                deployment_id: command.deployment_id,
+                store_id: command.store_id,
+                controller_id: command.controller_id,
+                topic: encoded.topic,
+                // Exact size: the encoder's spare capacity would be held by every copy holder.
+                body: Bytes::from(encoded.body.into_boxed_slice()),
+            };
+            self.staged.batch.outbox.push(OutboxEntry {
+                correlation_id: item.correlation_id.to_string(),
+                deployment_id: item.deployment_id.to_string(),
+                topic: item.topic.clone(),
+                body: item.body.clone(),
+                created_at: now,
+            });
+            self.staged.batch.messages.push(MessageRecord {
+                direction: MessageDirection::Out,
+                topic: item.topic.clone(),
+                body: item.body.clone(),
+                at: now,
+                event_type: Some(envelope.event_type().as_str().to_owned()),
+                deployment_id: Some(item.deployment_id.to_string()),
+                store_id: Some(item.store_id.to_string()),
+                controller_id: Some(item.controller_id.to_string()),
+                correlation_id: Some(item.correlation_id.to_string()),
+                outcome: "outbox".to_owned(),
+                reason: None,
+                oversize: None,
+            });
+            self.staged.publish.push(item);
+            self.staged_rows += 2;
+        }
+    }
+
+    /// Rollout events go to the history with the deployment's control as it is now (later
+    /// writes in the batch win, so the last control of a deployment is what is stored).
+    fn stage_rollout(&mut self, rollout: Vec<RolloutEvent>) {
+        if rollout.is_empty() {
+            return;
+        }
+        let mut ids: Vec<&Id> = rollout.iter().map(|e| &e.deployment_id).collect();
+        ids.dedup();
+        for id in ids {
+            if let Some(d) = self.engine.deployment(id) {
+                self.staged
+                    .batch
+                    .controls
+                    .push((id.to_string(), d.state().control.clone()));
+            }
+        }
+        self.staged_rows += rollout.len();
+        self.staged
+            .batch
+            .rollout_events
+            .extend(rollout.iter().cloned());
+        self.rollout.extend(rollout);
+    }
+
+    fn stage_withdrawn(&mut self, withdrawn: Vec<Id>) {
+        for id in withdrawn {
+            self.withdrawn.insert(id.to_string());
+            self.staged.batch.withdrawn.push(id.to_string());
+            self.staged_rows += 1;
+        }
+    }
+}
