@@ -28,13 +28,18 @@ export class DeploymentLive {
     return true;
   }
 
-  /** The snapshot: replaces rows and timeline, then applies what came before it. */
+  /**
+   * The snapshot: replaces rows and timeline, then applies what came before it. The store
+   * skips what is older than a row; the timeline counts a transition only if the snapshot
+   * has not (so an early ack of a target the snapshot shows completed still counts).
+   */
   snapshot(detail: DeploymentDetail) {
     const early = this.early ?? [];
     this.early = null;
     this.store = new TargetStore(detail.targets);
     this.timeline = new Timeline(detail.summary.created_at);
-    this.timeline.seed(detail.targets);
+    this.timeline.seed(detail.summary.deployment_id, detail.targets);
     this.store.apply(early);
+    this.timeline.addTransitions(early);
   }
 }
