@@ -70,7 +70,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "UI type check and unit tests"
 (cd ui && npm run --silent check && npx vitest run)
 
-step "UI in headless Chromium: every view with the IPC mocked (saves docs/screenshots/)"
+step "UI in headless Chromium: every view with the IPC mocked (screenshots in .artifacts/)"
 (cd ui && npm run --silent test:browser)
 
 step "Rust tests (core against mosquitto, desktop, generated TS bindings)"
@@ -82,7 +82,7 @@ step "End-to-end: the real window under Xvfb (demo mode; screenshots of every vi
 # In a private D-Bus session: what the app and WebKit start on the bus (accessibility bus,
 # notification attempts) ends with it instead of outliving the test.
 dbus-run-session -- node --test --test-concurrency=1 --test-reporter=spec tests/e2e/
-echo "screenshots in .artifacts/screenshots (docs/screenshots/ holds the committed ones)"
+echo "screenshots in .artifacts/screenshots (scripts/refresh-screenshots.sh copies them to docs/screenshots/)"
 
 step "Debian package (release build, so that packaging cannot rot)"
 scripts/build-deb.sh

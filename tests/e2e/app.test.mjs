@@ -1,11 +1,12 @@
 // End to end in the real window (Xvfb, tauri-driver, WebKitWebDriver), demo mode: the app's
 // own broker and simulated fleet. It starts a deployment through the wizard from the
 // keyboard, sees targets complete and a failure's errors, cancels a second deployment,
-// finds both in History, and saves a screenshot of every view (into STOREFLEET_SCREENSHOTS,
-// and into docs/screenshots/app-*.png for the README).
+// finds both in History, and saves a screenshot of every view as app-*.png into
+// STOREFLEET_SCREENSHOTS (default .artifacts/screenshots/; scripts/refresh-screenshots.sh
+// copies them to docs/screenshots/ for the README).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,7 +16,6 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, "target");
 const app = process.env.STOREFLEET_DESKTOP_BIN ?? join(targetDir, "debug/storefleet-desktop");
 const shots = process.env.STOREFLEET_SCREENSHOTS ?? join(root, ".artifacts/screenshots");
-const docs = join(root, "docs/screenshots");
 
 let driver;
 let session;
@@ -37,7 +37,6 @@ before(async () => {
   assert.ok(process.env.DISPLAY, "DISPLAY is not set: run under Xvfb (scripts/test.sh does)");
   assert.ok(existsSync(app), `desktop binary not found at ${app}: build it first`);
   mkdirSync(shots, { recursive: true });
-  mkdirSync(docs, { recursive: true });
   driver = await startTauriDriver();
   session = await Session.start(driver.url, app);
 });
@@ -53,8 +52,7 @@ async function shot(name) {
   // WebKit under Xvfb paints a moment after the DOM changes (shared/RECIPES.md).
   await new Promise((r) => setTimeout(r, 1_000));
   const png = await session.screenshot();
-  writeFileSync(join(shots, `${name}.png`), png);
-  copyFileSync(join(shots, `${name}.png`), join(docs, `app-${name}.png`));
+  writeFileSync(join(shots, `app-${name}.png`), png);
 }
 
 async function open(view) {

@@ -12,7 +12,9 @@ import { chromium } from "playwright-core";
 const here = dirname(fileURLToPath(import.meta.url));
 export const uiRoot = join(here, "..");
 export const repoRoot = join(uiRoot, "..");
-export const screenshotDir = join(repoRoot, "docs", "screenshots");
+// Never into docs/screenshots/: a test run must leave the tree clean. The committed pictures
+// are refreshed on purpose with scripts/refresh-screenshots.sh.
+export const screenshotDir = process.env.STOREFLEET_SCREENSHOTS ?? join(repoRoot, ".artifacts", "screenshots");
 const dist = join(uiRoot, "dist");
 const mockBundle = join(uiRoot, "e2e", ".build", "mock.js");
 

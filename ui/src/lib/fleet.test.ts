@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Controller } from "../bindings/Controller";
-import { ANY_FILTER, groupByStore, matches, selectionKey, storeCheck, toggleAll, toggleStore } from "./fleet";
+import { ANY_FILTER, flattenGroups, groupByStore, matches, selectionKey, storeCheck, toggleAll, toggleStore } from "./fleet";
 
 const c = (store: string, ctl: string, over: Partial<Controller> = {}): Controller => ({
   store_id: store,
@@ -35,6 +35,17 @@ describe("fleet search and filters", () => {
     const g = groupByStore(fleet);
     expect(g.map((x) => x.store_id)).toEqual(["store-2", "store-10"]);
     expect(g[1].controllers.map((x) => x.controller_id)).toEqual(["pos-1", "pos-2"]);
+  });
+  it("flattens groups into store headers, each followed by its controllers", () => {
+    const rows = flattenGroups(groupByStore(fleet));
+    expect(rows.map((r) => (r.kind === "store" ? r.group.store_id : `  ${r.controller.controller_id}`))).toEqual([
+      "store-2",
+      "  pos-1",
+      "store-10",
+      "  pos-1",
+      "  pos-2",
+    ]);
+    expect(rows.every((r) => r.kind === "store" || r.group.store_id === r.controller.store_id)).toBe(true);
   });
 });
 

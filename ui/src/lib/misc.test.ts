@@ -3,7 +3,7 @@ import type { MessageRow } from "../bindings/MessageRow";
 import { isRejected, matchesActivity, outcomeKind, prependBatch } from "./activity";
 import { frameScheduler } from "./frame";
 import { parseRoute, routeHash } from "./route";
-import { scrollToReveal, visibleRange } from "./virtual";
+import { keyTarget, scrollToReveal, visibleRange } from "./virtual";
 
 describe("routes", () => {
   it("parses views and deployments, defaulting to connection", () => {
@@ -30,6 +30,17 @@ describe("visibleRange", () => {
     expect(scrollToReveal(0, 340, 340, 34)).toBe(0);
     expect(scrollToReveal(20, 0, 340, 34)).toBe(21 * 34 - 340);
     expect(scrollToReveal(5, 0, 340, 34)).toBe(0);
+  });
+  it("moves by the navigation keys, clamped to the list", () => {
+    expect(keyTarget("ArrowDown", -1, 100, 10)).toBe(0);
+    expect(keyTarget("ArrowDown", 99, 100, 10)).toBe(99);
+    expect(keyTarget("ArrowUp", 0, 100, 10)).toBe(0);
+    expect(keyTarget("End", 3, 100, 10)).toBe(99);
+    expect(keyTarget("Home", 50, 100, 10)).toBe(0);
+    expect(keyTarget("PageDown", 95, 100, 10)).toBe(99);
+    expect(keyTarget("PageUp", 15, 100, 10)).toBe(5);
+    expect(keyTarget("a", 3, 100, 10)).toBeNull();
+    expect(keyTarget("ArrowDown", -1, 0, 10)).toBeNull();
   });
 });
 

@@ -42,7 +42,15 @@ describe("Timeline", () => {
 
   it("seeds from current rows", () => {
     const tl = new Timeline(0);
-    tl.seed([{ store_id: "s", controller_id: "c", status: "completed", attempt: 1, errors: [], updated_at: 2000, wave: 0 }]);
+    tl.seed("d", [{ store_id: "s", controller_id: "c", status: "completed", attempt: 1, errors: [], updated_at: 2000, wave: 0 }]);
     expect(tl.buckets(1, 3000).buckets[0].completions).toBe(1);
+  });
+
+  it("counts a transition once: again live or after the row it led to; another attempt or deployment is another transition", () => {
+    const tl = new Timeline(0);
+    tl.seed("d", [{ store_id: "s", controller_id: "c", status: "acknowledged", attempt: 1, errors: [], updated_at: 1500, wave: 0 }]);
+    tl.addTransitions([t("acknowledged", 1500), t("acknowledged", 1500)]);
+    tl.addTransitions([{ ...t("acknowledged", 1500), attempt: 2 }, { ...t("acknowledged", 1500), deployment_id: "other" }]);
+    expect(tl.buckets(1, 3000).buckets[0].acks).toBe(3);
   });
 });

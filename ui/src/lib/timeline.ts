@@ -16,9 +16,20 @@ export function seriesOf(to: TargetStatus): Series | null {
 
 export type Bucket = { start: number; acks: number; completions: number; failures: number };
 
+/**
+ * What makes a transition the same one when it comes twice. The snapshot's row of a target
+ * is its latest transition (`updated_at` is that transition's `at`), so a row and the live
+ * transition that led to it have one identity.
+ */
+function identity(deploymentId: string, storeId: string, controllerId: string, attempt: number, to: TargetStatus, at: number): string {
+  return `${deploymentId}\u0000${storeId}\u0000${controllerId}\u0000${attempt}\u0000${to}\u0000${at}`;
+}
+
 /** Events at one-second resolution; the chart regroups them into as many buckets as fit. */
 export class Timeline {
   private readonly perSecond = new Map<number, Bucket>();
+  /** Identities counted so far: the snapshot and the live feed overlap, redeliveries repeat. */
+  private readonly counted = new Set<string>();
   start: number;
   end: number;
 
@@ -39,19 +50,26 @@ export class Timeline {
     if (at > this.end) this.end = at;
   }
 
+  /** Counts each transition once, however often it comes. */
   addTransitions(transitions: readonly Transition[]) {
     for (const t of transitions) {
       const s = seriesOf(t.to);
-      if (s) this.add(s, t.at);
+      if (s && this.first(identity(t.deployment_id, t.store_id, t.controller_id, t.attempt, t.to, t.at))) this.add(s, t.at);
     }
   }
 
-  /** Seeds from current rows: each target's latest status at its last update. */
-  seed(rows: readonly TargetRow[]) {
+  /** Seeds from current rows: each target's latest status at its last update, once. */
+  seed(deploymentId: string, rows: readonly TargetRow[]) {
     for (const r of rows) {
       const s = seriesOf(r.status);
-      if (s) this.add(s, r.updated_at);
+      if (s && this.first(identity(deploymentId, r.store_id, r.controller_id, r.attempt, r.status, r.updated_at))) this.add(s, r.updated_at);
     }
+  }
+
+  private first(key: string): boolean {
+    if (this.counted.has(key)) return false;
+    this.counted.add(key);
+    return true;
   }
 
   /** `count` equal buckets spanning [start, max(end, now)]. */

@@ -25,3 +25,28 @@ export function scrollToReveal(index: number, current: number, viewportHeight: n
   if (top + rowHeight > current + viewportHeight) return top + rowHeight - viewportHeight;
   return current;
 }
+
+/**
+ * The row a navigation key moves to from `pos` (-1: none yet) among `count` rows, `page`
+ * rows to a screen; null for any other key. The same keys in every virtual list.
+ */
+export function keyTarget(key: string, pos: number, count: number, page: number): number | null {
+  if (count === 0) return null;
+  const last = count - 1;
+  switch (key) {
+    case "ArrowDown":
+      return Math.min(last, pos + 1);
+    case "ArrowUp":
+      return Math.max(0, pos - 1);
+    case "Home":
+      return 0;
+    case "End":
+      return last;
+    case "PageDown":
+      return Math.min(last, Math.max(0, pos) + page);
+    case "PageUp":
+      return Math.max(0, pos - page);
+    default:
+      return null;
+  }
+}

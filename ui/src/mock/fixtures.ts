@@ -302,6 +302,11 @@ export function demoMessages(now: number): MessageRow[] {
   return out.reverse();
 }
 
+/** The demo world with 10,000 controllers (500 stores of 20), for the views that must scale. */
+export function largeWorld(now: number): World {
+  return { ...demoWorld(now), controllers: makeControllers(500, 20, now) };
+}
+
 export function emptyWorld(): World {
   return { profiles: [], controllers: [], artifacts: [], deployments: new Map(), messages: [] };
 }

@@ -4,9 +4,12 @@
 import { mockIPC } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import { MockBackend, type MockOptions } from "./backend";
-import { demoWorld, emptyWorld } from "./fixtures";
+import { demoWorld, emptyWorld, largeWorld, type World } from "./fixtures";
 
-type Scenario = MockOptions & { world?: "demo" | "empty"; largeDeployment?: { id: string; targets: number } };
+type WorldName = "demo" | "empty" | "large";
+type Scenario = MockOptions & { world?: WorldName; largeDeployment?: { id: string; targets: number } };
+
+const WORLDS: Record<WorldName, (now: number) => World> = { demo: demoWorld, empty: emptyWorld, large: largeWorld };
 
 declare global {
   interface Window {
@@ -16,7 +19,7 @@ declare global {
 }
 
 const scenario: Scenario = window.__STOREFLEET_MOCK__ ?? {};
-const backend = new MockBackend(scenario.world === "empty" ? emptyWorld() : demoWorld(Date.now()), scenario);
+const backend = new MockBackend(WORLDS[scenario.world ?? "demo"](Date.now()), scenario);
 if (scenario.largeDeployment) backend.addLargeDeployment(scenario.largeDeployment.id, scenario.largeDeployment.targets);
 mockIPC((cmd, args) => backend.handle(cmd, args as Record<string, unknown>), { shouldMockEvents: true });
 window.__mock = Object.assign(backend, {
