@@ -259,9 +259,19 @@ async fn hostile_messages_are_rejected_with_reasons_and_the_deployment_completes
             .push(m);
     }
     for (topic, body, outcome, _) in &hostile {
+        // An oversized body is kept as an excerpt, with its full size and MD5.
+        let kept = if *outcome == "too_large" {
+            body[..storefleet::link::EXCERPT_BYTES].to_vec()
+        } else {
+            body.clone()
+        };
         let rows = by_bytes
-            .get(&(topic.clone(), body.clone()))
+            .get(&(topic.clone(), kept))
             .unwrap_or_else(|| panic!("not recorded: {outcome} on {topic}"));
+        if *outcome == "too_large" {
+            assert_eq!(rows[0].body_size, Some(body.len() as i64));
+            assert_eq!(rows[0].body_md5.as_deref(), Some(md5_hex(body).as_str()));
+        }
         assert_eq!(rows.len(), 1, "{outcome}");
         assert_eq!(rows[0].outcome, *outcome, "{topic}: {:?}", rows[0].reason);
         if *outcome == "observed" {

@@ -235,6 +235,24 @@ impl History {
         Ok(out)
     }
 
+    /// Whether the driver took the request this process wrote (deployment, kind, time).
+    pub fn request_taken(
+        &self,
+        deployment_id: &str,
+        kind: RequestKind,
+        at: Millis,
+    ) -> Result<bool, HistoryError> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT taken_at IS NOT NULL FROM requests
+                 WHERE deployment_id = ?1 AND kind = ?2 AND at = ?3 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row(params![deployment_id, kind.as_str(), ms(at)], |r| r.get(0))
+            .optional()?
+            .unwrap_or(false))
+    }
+
     /// Messages of a deployment recorded while another process drove it, oldest first: the
     /// process that takes the deployment over applies them (duplicates change nothing).
     pub fn deferred_messages(

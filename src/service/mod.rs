@@ -58,6 +58,10 @@ pub enum ServiceError {
     NoBroker,
     #[error("deployment {0} is another operator's, observed on the broker: it is read only here")]
     ReadOnly(Id),
+    #[error(
+        "the Storefleet process driving deployment {id} did not take the {action} in time; the request stays in the history for it"
+    )]
+    NotTaken { id: Id, action: &'static str },
 }
 
 /// How to reach the broker.
@@ -221,7 +225,8 @@ impl Service {
         self.ask(|tx| Request::Drives(id, tx)).await
     }
 
-    /// Waits until everything that happened so far is committed to the history.
+    /// Waits until everything that happened so far is committed to the history, and what
+    /// other processes recorded for the deployments followed here has been announced.
     pub async fn sync(&self) -> Result<(), ServiceError> {
         self.ask(Request::Sync).await
     }

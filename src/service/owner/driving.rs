@@ -179,6 +179,7 @@ impl Owner {
         if let Err(e) = self.follow_history() {
             tracing::warn!(error = %e, "cannot follow the history");
         }
+        self.answer_forwarded();
     }
 
     fn take_over_orphans(&mut self) {
@@ -226,7 +227,7 @@ impl Owner {
     }
 
     /// Tells subscribers what the drivers of the other unfinished deployments recorded.
-    fn follow_history(&mut self) -> Result<(), ServiceError> {
+    pub(super) fn follow_history(&mut self) -> Result<(), ServiceError> {
         let unfinished: HashSet<Id> = self
             .reader
             .unfinished_ids()?

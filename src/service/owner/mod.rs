@@ -103,6 +103,8 @@ pub(super) struct Owner {
     /// Messages taken from the link whose batch is not committed yet (flow control).
     uncommitted_inbound: usize,
     reported_finished: HashSet<Id>,
+    /// Requests left for another process's driver, waiting to be taken.
+    awaiting: Vec<requests::Awaiting>,
 }
 
 impl Owner {
@@ -131,6 +133,7 @@ impl Owner {
             rejected: 0,
             uncommitted_inbound: 0,
             reported_finished: HashSet::new(),
+            awaiting: Vec::new(),
         }
     }
 

@@ -5,11 +5,25 @@
 //! the history under the deployment's lock, and its commands wait for the deployment's
 //! broker. Another operator's deployment is read only.
 
+use std::time::Duration;
+
 use super::{Owner, Reply, Request};
 use crate::engine::{DeploymentSpec, DeploymentSummary};
 use crate::history::{NewRequest, RequestKind};
 use crate::protocol::Id;
 use crate::service::{ServiceError, now_millis};
+
+/// How long a forwarded request may wait for its driver to take it.
+const FORWARD_PATIENCE: Duration = Duration::from_secs(15);
+
+/// A request left for another process, whose caller waits for it to be taken.
+pub(super) struct Awaiting {
+    id: Id,
+    kind: RequestKind,
+    at: crate::engine::Millis,
+    since: std::time::Instant,
+    reply: Reply<DeploymentSummary>,
+}
 
 impl Owner {
     pub(super) fn on_request(&mut self, request: Request) {
@@ -45,7 +59,13 @@ impl Owner {
             Request::Drives(id, reply) => {
                 let _ = reply.send(Ok(self.engine.deployment(&id).is_some()));
             }
-            Request::Sync(reply) => self.reply_after_commit(reply, Some(())),
+            Request::Sync(reply) => {
+                // What the drivers of the followed deployments recorded so far, too.
+                if let Err(e) = self.follow_history() {
+                    tracing::warn!(error = %e, "cannot follow the history");
+                }
+                self.reply_after_commit(reply, Some(()));
+            }
         }
     }
 
@@ -166,17 +186,51 @@ impl Owner {
         Ok(())
     }
 
-    /// Leaves the request for the process that drives the deployment.
+    /// Leaves the request for the process that drives the deployment, and answers once that
+    /// process has taken it (what it did is then in the history), within a bound.
     fn forward(&mut self, id: Id, kind: RequestKind, reply: Reply<DeploymentSummary>) {
         tracing::info!(deployment = %id, request = kind.as_str(), "left for the process that drives the deployment");
+        let at = now_millis();
         self.staged.batch.requests.push(NewRequest {
             deployment_id: id.to_string(),
             kind,
-            at: now_millis(),
+            at,
         });
         self.staged_rows += 1;
-        let summary = self.reader.deployment_summary(&id).ok().flatten();
-        self.reply_after_commit(reply, summary);
+        self.flush();
+        self.awaiting.push(Awaiting {
+            id,
+            kind,
+            at,
+            since: std::time::Instant::now(),
+            reply,
+        });
+    }
+
+    /// Answers the forwarded requests their driver has taken (or has not, in time).
+    pub(super) fn answer_forwarded(&mut self) {
+        let mut still = Vec::new();
+        for a in std::mem::take(&mut self.awaiting) {
+            match self.reader.request_taken(a.id.as_str(), a.kind, a.at) {
+                Ok(true) => {
+                    let summary = self.summary(&a.id).and_then(|s| {
+                        s.ok_or_else(|| ServiceError::UnknownDeployment(a.id.clone()))
+                    });
+                    let _ = a.reply.send(summary);
+                }
+                Ok(false) if a.since.elapsed() < FORWARD_PATIENCE => still.push(a),
+                Ok(false) => {
+                    let _ = a.reply.send(Err(ServiceError::NotTaken {
+                        id: a.id,
+                        action: a.kind.as_str(),
+                    }));
+                }
+                Err(e) => {
+                    let _ = a.reply.send(Err(e.into()));
+                }
+            }
+        }
+        self.awaiting = still;
     }
 
     /// Applies an operator's request to a deployment nobody drives, from a process that is

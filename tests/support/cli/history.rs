@@ -24,6 +24,9 @@ pub struct MessageRow {
     pub correlation_id: Option<String>,
     pub outcome: String,
     pub reason: Option<String>,
+    /// Set when `body` is only an excerpt of an oversized message.
+    pub body_size: Option<i64>,
+    pub body_md5: Option<String>,
 }
 
 /// Read-only access to the history file, straight through SQLite.
@@ -82,7 +85,8 @@ impl HistoryDb {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT direction, topic, body, event_type, deployment_id, correlation_id, outcome, reason
+                "SELECT direction, topic, body, event_type, deployment_id, correlation_id, outcome, reason,
+                        body_size, body_md5
                  FROM messages ORDER BY id",
             )
             .unwrap();
@@ -96,6 +100,8 @@ impl HistoryDb {
                 correlation_id: r.get(5)?,
                 outcome: r.get(6)?,
                 reason: r.get(7)?,
+                body_size: r.get(8)?,
+                body_md5: r.get(9)?,
             })
         })
         .unwrap()

@@ -3,4 +3,8 @@
 /**
  * What the window shows about the running demo.
  */
-export type DemoInfo = { broker_url: string, stores: number, controllers: number, firmware_version: string, firmware_path: string, fleet_csv: string, };
+export type DemoInfo = { broker_url: string, stores: number, controllers: number, firmware_version: string, firmware_path: string, fleet_csv: string, 
+/**
+ * The demo's own history (`--db` for the CLI).
+ */
+history_path: string, };

@@ -2,4 +2,7 @@
 import type { DeploymentSummary } from "./DeploymentSummary";
 import type { TargetRow } from "./TargetRow";
 
+/**
+ * Summary and targets of one deployment.
+ */
 export type DeploymentDetail = { summary: DeploymentSummary, targets: Array<TargetRow>, };
