@@ -345,3 +345,87 @@ async fn an_unreachable_broker_shows_reconnecting_with_a_countdown() {
         "no demo running, no profiles"
     );
 }
+
+/// A deployment made offline for a real broker stays in the real history's outbox while
+/// the app runs demo mode: the demo runs on its own history, and nothing real is ever sent
+/// to the demo broker, even to controllers that answer there under the same ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_deployment_made_offline_stays_queued_while_the_app_runs_the_demo() {
+    use storefleet::engine::{DeploymentSpec, Firmware, TargetKey, Timeouts};
+    use storefleet::history::{BrokerIdentity, History};
+    use storefleet::link::BrokerAddress;
+    use storefleet::protocol::{Id, Md5Hex, TopicPrefix};
+    use storefleet::service::{Service, ServiceConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let histories = histories(dir.path());
+    let (demo, info) = demo(dir.path()).await;
+    // The real store broker, down (a loopback port nobody listens on).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let real_broker: BrokerAddress = format!("mqtt://127.0.0.1:{port}").parse().unwrap();
+    let offline = Service::start(ServiceConfig {
+        history: histories.real.clone(),
+        broker: None,
+        topic_prefix: TopicPrefix::default(),
+        identity: Some(BrokerIdentity::new(&real_broker, &TopicPrefix::default())),
+    })
+    .await
+    .unwrap();
+    let targets: Vec<TargetKey> = demo
+        .fleet
+        .controllers()
+        .map(|c| TargetKey::new(c.store_id.clone(), c.controller_id.clone()))
+        .collect();
+    let id = Id::new_v4();
+    offline
+        .deploy(DeploymentSpec {
+            deployment_id: id.clone(),
+            firmware: Firmware {
+                firmware_version: "9.9.9".into(),
+                file_url: "http://127.0.0.1:9/fw.bin".into(),
+                file_size: 1,
+                checksum: Md5Hex::parse("0cc175b9c0f1b6a831c399e269772661").unwrap(),
+            },
+            targets,
+            timeouts: Timeouts {
+                ack: Duration::from_secs(5),
+                completion: Duration::from_secs(10),
+            },
+            policy: Default::default(),
+        })
+        .await
+        .unwrap();
+    offline.shutdown().await;
+
+    let (_demo_tx, demo_rx) = watch::channel(Some(Ok(info)));
+    let connection = Connection::start(
+        histories.clone(),
+        ProfileStore::new(dir.path(), Keychain::new()),
+        demo_rx,
+    );
+    let status = connection.connect(DEMO_PROFILE_ID.into()).await.unwrap();
+    assert_eq!(status.history, crate::connection::HistoryKind::Demo);
+    wait_state(&connection, ConnectionState::Connected).await;
+    // Several looks at the history: a driver would have taken the deployment over by now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let real = History::open(&histories.real).unwrap();
+    assert_eq!(real.pending_commands_of(id.as_str()).unwrap().len(), 8);
+    let summary = real.deployment_summary(&id).unwrap().unwrap();
+    assert_eq!(summary.counts.queued, 8, "{:?}", summary.counts);
+    let owner = real.ownership(id.as_str()).unwrap().unwrap();
+    assert_eq!(owner.broker.unwrap().broker, format!("mqtt://127.0.0.1:{port}"));
+    let sandbox = History::open(&histories.demo).unwrap();
+    assert!(sandbox.deployment(id.as_str()).unwrap().is_none());
+    // The window reads the demo's history while the demo profile is in use.
+    assert_eq!(connection.history_path(), histories.demo);
+    assert!(
+        connection.status().borrow().history_path.ends_with("history.sqlite")
+            && connection.status().borrow().history == crate::connection::HistoryKind::Demo
+    );
+    connection.disconnect().await.unwrap();
+}

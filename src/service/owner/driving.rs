@@ -142,6 +142,7 @@ impl Owner {
         self.replay_deferred(id)?;
         self.following.forget(id);
         tracing::info!(deployment = %id, "driving the deployment");
+        self.pump();
         Ok(())
     }
 
