@@ -344,7 +344,12 @@ async fn pause_by_hand_holds_the_rest_until_resume() {
     let spy = Spy::start(broker.port()).await;
     // Flashing outlasts `deploy` without --wait: a next command it sent just before it exited
     // would find its built-in server gone and fail (a retry would then send it again).
-    let _fleet = start_fleet(&broker.url(), &fleet_list, sim_config((1_500, 2_000), 0.0, 55)).await;
+    let _fleet = start_fleet(
+        &broker.url(),
+        &fleet_list,
+        sim_config((1_500, 2_000), 0.0, 55),
+    )
+    .await;
 
     // Without --wait, deploy returns once the first command (of at most one in flight) left.
     let out = ws
@@ -487,7 +492,11 @@ async fn resume_from_another_process_reaches_the_driver() {
     assert_eq!(updated_targets(&spy).len(), 1);
 
     let resumed = ws
-        .run(Some(&broker.url()), &["resume", &id, "--wait", "--json"], LIMIT)
+        .run(
+            Some(&broker.url()),
+            &["resume", &id, "--wait", "--json"],
+            LIMIT,
+        )
         .await;
     assert_eq!(resumed.code, Some(0), "{}", resumed.describe());
     // The resume process followed the driver's work through the history.
@@ -501,7 +510,9 @@ async fn resume_from_another_process_reaches_the_driver() {
     assert_eq!(updated_targets(&spy).len(), 3);
     watch
         .wait_for_lines("the driver resumed and finished it", WAIT, |lines| {
-            lines.iter().any(|l| l["event"] == "rollout" && l["kind"] == "resumed")
+            lines
+                .iter()
+                .any(|l| l["event"] == "rollout" && l["kind"] == "resumed")
                 && lines.iter().filter(|l| l["status"] == "completed").count() == 2
         })
         .await;

@@ -74,7 +74,9 @@ async fn finished(events: &mut broadcast::Receiver<ServiceEvent>, id: &Id) {
     loop {
         match events.recv().await {
             Ok(ServiceEvent::Finished(s)) if &s.deployment_id == id => return,
-            Ok(ServiceEvent::HistoryFailed { error, .. }) => panic!("history write failed: {error}"),
+            Ok(ServiceEvent::HistoryFailed { error, .. }) => {
+                panic!("history write failed: {error}")
+            }
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => panic!("the service stopped"),
         }

@@ -332,12 +332,14 @@ impl Owner {
         };
         let link = profile.link_profile()?;
         let prefix = TopicPrefix::default();
-        self.identity = Some(match kind {
-            // The demo broker moves to a new port each run; its deployments go on all the same.
-            HistoryKind::Demo => BrokerIdentity::demo(),
-            HistoryKind::Real => BrokerIdentity::new(&link.broker, &prefix),
-        }
-        .with_profile(profile.name.clone()));
+        self.identity = Some(
+            match kind {
+                // The demo broker moves to a new port each run; its deployments go on all the same.
+                HistoryKind::Demo => BrokerIdentity::demo(),
+                HistoryKind::Real => BrokerIdentity::new(&link.broker, &prefix),
+            }
+            .with_profile(profile.name.clone()),
+        );
         self.swap(Some(profile), password, kind).await
     }
 

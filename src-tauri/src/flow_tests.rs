@@ -13,11 +13,11 @@ use tauri::ipc::{Channel, InvokeResponseBody};
 use tokio::sync::watch;
 
 use crate::DemoInfo;
+use crate::connection::Histories;
 use crate::connection::{Connection, ConnectionState};
 use crate::deployments::{NewDeployment, ServingChoice, TargetRef, load_detail, plan};
 use crate::feeds::Feeds;
 use crate::keychain::Keychain;
-use crate::connection::Histories;
 use crate::profiles::{DEMO_PROFILE_ID, ProfileStore};
 use crate::serving::Serving;
 
@@ -37,7 +37,11 @@ async fn demo(dir: &std::path::Path) -> (Demo, DemoInfo) {
         firmware_version: demo.firmware.version.clone(),
         firmware_path: demo.firmware.path.display().to_string(),
         fleet_csv: demo.fleet_csv.display().to_string(),
-        history_path: dir.join("demo").join("history.sqlite").display().to_string(),
+        history_path: dir
+            .join("demo")
+            .join("history.sqlite")
+            .display()
+            .to_string(),
     };
     (demo, info)
 }
@@ -418,13 +422,20 @@ async fn a_real_deployment_made_offline_stays_queued_while_the_app_runs_the_demo
     let summary = real.deployment_summary(&id).unwrap().unwrap();
     assert_eq!(summary.counts.queued, 8, "{:?}", summary.counts);
     let owner = real.ownership(id.as_str()).unwrap().unwrap();
-    assert_eq!(owner.broker.unwrap().broker, format!("mqtt://127.0.0.1:{port}"));
+    assert_eq!(
+        owner.broker.unwrap().broker,
+        format!("mqtt://127.0.0.1:{port}")
+    );
     let sandbox = History::open(&histories.demo).unwrap();
     assert!(sandbox.deployment(id.as_str()).unwrap().is_none());
     // The window reads the demo's history while the demo profile is in use.
     assert_eq!(connection.history_path(), histories.demo);
     assert!(
-        connection.status().borrow().history_path.ends_with("history.sqlite")
+        connection
+            .status()
+            .borrow()
+            .history_path
+            .ends_with("history.sqlite")
             && connection.status().borrow().history == crate::connection::HistoryKind::Demo
     );
     connection.disconnect().await.unwrap();

@@ -34,6 +34,9 @@ pub struct DeploymentRow {
     /// Why it is paused, while it is.
     pub paused_reason: Option<String>,
     pub policy: RolloutPolicy,
+    /// The broker it belongs to (`None`: made before brokers were recorded, or observed).
+    pub broker: Option<String>,
+    pub topic_prefix: Option<String>,
 }
 
 /// One target's current attempt.
@@ -87,7 +90,7 @@ fn decode_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, HistoryE
 
 const DEPLOYMENT_COLUMNS: &str = "id, firmware_version, file_url, file_size, checksum,
     ack_timeout_ms, completion_timeout_ms, created_at, target_count, origin, finished_at,
-    policy, control";
+    policy, control, broker, topic_prefix";
 
 /// A JSON column that may be NULL (rows from before migration 3): the type's default.
 fn json_column<T: serde::de::DeserializeOwned + Default>(
@@ -138,6 +141,8 @@ fn deployment_row(r: &Row<'_>) -> rusqlite::Result<DeploymentRow> {
         state: state_of(finished_at.is_some(), &control),
         paused_reason: control.paused_reason,
         policy: json_column(r, 11)?,
+        broker: r.get(13)?,
+        topic_prefix: r.get(14)?,
     })
 }
 

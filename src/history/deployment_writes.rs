@@ -273,7 +273,9 @@ impl History {
                     m.outcome,
                     m.reason,
                     dedupe_key(m),
-                    m.oversize.as_ref().map(|o| i64::try_from(o.size).unwrap_or(i64::MAX)),
+                    m.oversize
+                        .as_ref()
+                        .map(|o| i64::try_from(o.size).unwrap_or(i64::MAX)),
                     m.oversize.as_ref().map(|o| o.md5.as_str()),
                 ])?;
                 if m.direction == MessageDirection::In {

@@ -29,17 +29,17 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use artifacts::{Artifact, NewArtifact};
-pub use deployment_view::DeploymentDetail;
 pub use deployment_queries::{DeploymentRow, MessageRow, PendingCommand, TargetStatusRow};
+pub use deployment_view::DeploymentDetail;
 pub use deployment_writes::{
     Batch, MessageDirection, MessageRecord, OutboxEntry, Oversize, TargetWrite, Written,
-};
-pub use ownership::{
-    BrokerIdentity, DEMO_BROKER, DeferredMessage, NewRequest, OpenRequest, Ownership, RequestKind,
 };
 pub use downloads::{Download, DownloadRecord, DownloadWriter};
 pub use export::write_targets_csv;
 pub use inventory::ControllerSeen;
+pub use ownership::{
+    BrokerIdentity, DEMO_BROKER, DeferredMessage, NewRequest, OpenRequest, Ownership, RequestKind,
+};
 
 /// How long a writer waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -162,7 +162,11 @@ impl History {
                     finished: r.get(1)?,
                     broker: broker.map(|broker| BrokerIdentity {
                         broker,
-                        topic_prefix: r.get::<_, Option<String>>(3).ok().flatten().unwrap_or_default(),
+                        topic_prefix: r
+                            .get::<_, Option<String>>(3)
+                            .ok()
+                            .flatten()
+                            .unwrap_or_default(),
                         profile: r.get(4).ok().flatten(),
                     }),
                 })
@@ -177,7 +181,9 @@ impl History {
              AND broker = ?1 AND COALESCE(topic_prefix, '') = ?2 ORDER BY created_at",
         )?;
         let ids = stmt
-            .query_map(params![identity.broker, identity.topic_prefix], |r| r.get(0))?
+            .query_map(params![identity.broker, identity.topic_prefix], |r| {
+                r.get(0)
+            })?
             .collect::<Result<_, _>>()?;
         Ok(ids)
     }
@@ -277,16 +283,16 @@ impl History {
 
     /// The newest transition and rollout event ids: where a follower starts reading.
     pub fn follow_cursor(&self) -> Result<(i64, i64), HistoryError> {
-        let t = self.conn().query_row(
-            "SELECT COALESCE(MAX(id), 0) FROM transitions",
-            [],
-            |r| r.get(0),
-        )?;
-        let e = self.conn().query_row(
-            "SELECT COALESCE(MAX(id), 0) FROM rollout_events",
-            [],
-            |r| r.get(0),
-        )?;
+        let t = self
+            .conn()
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM transitions", [], |r| {
+                r.get(0)
+            })?;
+        let e =
+            self.conn()
+                .query_row("SELECT COALESCE(MAX(id), 0) FROM rollout_events", [], |r| {
+                    r.get(0)
+                })?;
         Ok((t, e))
     }
 
@@ -379,15 +385,13 @@ pub(super) fn write_ownership(
             identity.profile
         ])?;
     }
-    let mut add = tx.prepare_cached(
-        "INSERT INTO requests (deployment_id, kind, at) VALUES (?1, ?2, ?3)",
-    )?;
+    let mut add =
+        tx.prepare_cached("INSERT INTO requests (deployment_id, kind, at) VALUES (?1, ?2, ?3)")?;
     for r in &batch.requests {
         add.execute(params![r.deployment_id, r.kind.as_str(), ms(r.at)])?;
     }
-    let mut take = tx.prepare_cached(
-        "UPDATE requests SET taken_at = ?2 WHERE id = ?1 AND taken_at IS NULL",
-    )?;
+    let mut take =
+        tx.prepare_cached("UPDATE requests SET taken_at = ?2 WHERE id = ?1 AND taken_at IS NULL")?;
     for (id, at) in &batch.requests_taken {
         take.execute(params![id, ms(*at)])?;
     }

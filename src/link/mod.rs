@@ -47,7 +47,9 @@ pub use config::{
     BrokerProfile, ClientCertFiles, ConfigError, DEFAULT_INFLIGHT, DEFAULT_KEEP_ALIVE, LinkConfig,
     MAX_PACKET_BYTES, Password, TlsFiles,
 };
-pub use events::{AckToken, EXCERPT_BYTES, InboundMessage, LinkEvent, LinkState, Oversize, StateWatch};
+pub use events::{
+    AckToken, EXCERPT_BYTES, InboundMessage, LinkEvent, LinkState, Oversize, StateWatch,
+};
 pub use publisher::{PublishError, Publisher};
 pub use tls::TlsError;
 
@@ -81,9 +83,7 @@ pub struct Link {
 impl Link {
     /// Checks `config`, reads its TLS files, and starts connecting in the background. Events
     /// arrive on the returned receiver, which the caller must keep draining.
-    pub fn start(
-        config: LinkConfig,
-    ) -> Result<(Self, mpsc::Receiver<LinkEvent>), LinkError> {
+    pub fn start(config: LinkConfig) -> Result<(Self, mpsc::Receiver<LinkEvent>), LinkError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| LinkError::NoRuntime)?;
         let tls = config.validate()?;
         let (wire_tx, wire_rx) = mpsc::channel(EVENT_ROOM);

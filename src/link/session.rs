@@ -17,7 +17,9 @@ use rumqttc::{AsyncClient, Event, Outgoing, Packet, Publish, QoS, SubAck};
 use rumqttc::{SubscribeFilter, SubscribeReasonCode};
 use tokio::sync::{mpsc, watch};
 
-use super::events::{AckToken, Control, EXCERPT_BYTES, InboundMessage, LinkEvent, LinkState, Oversize};
+use super::events::{
+    AckToken, Control, EXCERPT_BYTES, InboundMessage, LinkEvent, LinkState, Oversize,
+};
 use super::outbound::{Held, Outbound, Unexpected};
 use super::poller::Wire;
 use super::publisher::PublishRequest;

@@ -98,7 +98,10 @@ mod tests {
         let b = Id::new("..").unwrap();
         let mut first = DriverLocks::beside(&history);
         let mut second = DriverLocks::beside(&history);
-        assert!(!second.driven_elsewhere(&a).unwrap(), "nobody drives it yet");
+        assert!(
+            !second.driven_elsewhere(&a).unwrap(),
+            "nobody drives it yet"
+        );
         assert!(first.try_take(&a).unwrap());
         assert!(first.try_take(&a).unwrap(), "taking again is a no-op");
         assert!(!second.try_take(&a).unwrap());

@@ -54,7 +54,9 @@ pub enum ServiceError {
     Writer(std::io::Error),
     #[error("the Storefleet service has stopped")]
     Stopped,
-    #[error("no broker: a deployment is made for the broker its commands go to; connect to one first")]
+    #[error(
+        "no broker: a deployment is made for the broker its commands go to; connect to one first"
+    )]
     NoBroker,
     #[error("deployment {0} is another operator's, observed on the broker: it is read only here")]
     ReadOnly(Id),

@@ -30,8 +30,7 @@ pub use controller::{ControllerStatus, Phase};
 pub use csv::{FLEET_CSV_HEADER, write_fleet_csv, write_fleet_csv_file};
 pub use demo::{
     DEMO_FIRMWARE_VERSION, DEMO_FLEET_VERSION, DEMO_HISTORY_FILE, Demo, DemoError, DemoFirmware,
-    DemoOptions,
-    sample_firmware,
+    DemoOptions, sample_firmware,
 };
 pub use download::{DownloadError, Downloader};
 pub use duration::{DurationError, DurationRange, format_duration, parse_duration};

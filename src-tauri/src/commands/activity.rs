@@ -82,6 +82,8 @@ mod tests {
             state: DeploymentState::Running,
             paused_reason: None,
             policy: RolloutPolicy::default(),
+            broker: Some("mqtt://10.0.0.5:1883".into()),
+            topic_prefix: None,
         };
         for q in ["", "  ", "5f0c-ab", "2.4", "controller.BIN"] {
             assert!(matches(&row, q), "{q:?}");

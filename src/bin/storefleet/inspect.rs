@@ -42,6 +42,7 @@ pub fn deployments(db: &Path, json_out: bool) -> Result<u8, Failure> {
                 "finished": r.finished_at.is_some(),
                 "state": r.state,
                 "origin": r.origin,
+                "broker": r.broker,
                 "counts": counts_json(&r.counts),
             });
             writeln!(out, "{line}")?;
@@ -54,20 +55,23 @@ pub fn deployments(db: &Path, json_out: bool) -> Result<u8, Failure> {
     } else {
         writeln!(
             out,
-            "{:<36}  {:<12}  {:<24}  {:>7}  {:>9}  {:>6}  state",
-            "deployment", "firmware", "created", "targets", "completed", "failed"
+            "{:<36}  {:<12}  {:<24}  {:>7}  {:>9}  {:>6}  {:<9}  broker",
+            "deployment", "firmware", "created", "targets", "completed", "failed", "state"
         )?;
         for r in &rows {
             let state = r.state.as_str();
             writeln!(
                 out,
-                "{:<36}  {:<12}  {:<24}  {:>7}  {:>9}  {:>6}  {state}",
+                "{:<36}  {:<12}  {:<24}  {:>7}  {:>9}  {:>6}  {state:<9}  {}",
                 r.deployment_id,
                 r.firmware_version,
                 timestamp(r.created_at),
                 r.target_count,
                 r.counts.completed,
                 r.counts.failed + r.counts.timed_out,
+                r.broker
+                    .as_deref()
+                    .unwrap_or(if r.origin == "local" { "unknown" } else { "-" }),
             )?;
         }
     }

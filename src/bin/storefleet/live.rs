@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use serde_json::json;
 use storefleet::durations::parse_duration;
+use storefleet::engine::{DeploymentState, EngineError};
 use storefleet::history::History;
 use storefleet::protocol::{Id, TopicPrefix};
-use storefleet::service::{Service, ServiceConfig, ServiceEvent};
+use storefleet::service::{Service, ServiceConfig, ServiceError, ServiceEvent};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -211,7 +212,19 @@ pub async fn resume(
     // When another process drives the deployment, the resume is left for it in the history
     // and this one follows; otherwise this process drives it from here on.
     let (_served, service, events) = serve_and_start(db, broker, &row.file_url).await?;
-    let summary = service.resume(id.clone()).await?;
+    let summary = match service.resume(id.clone()).await {
+        Ok(summary) => summary,
+        // It finished while this process caught up with what the broker kept for it (this
+        // process took it over and sent what its outbox held): nothing left to resume.
+        Err(ServiceError::Engine(EngineError::NotRunning {
+            state: DeploymentState::Finished,
+            ..
+        })) if row.finished_at.is_none() => service
+            .summary(id.clone())
+            .await?
+            .ok_or_else(|| Failure::error(format!("deployment {id} vanished")))?,
+        Err(e) => return Err(e.into()),
+    };
     reporter.line(&json!({
         "event": "resume",
         "deployment_id": id.as_str(),
@@ -302,6 +315,11 @@ async fn follow_then_finish(
     wait: bool,
     reporter: &Reporter,
 ) -> Result<u8, Failure> {
+    // Without --wait there is nothing to see here for a deployment this process does not
+    // drive: its driver (or, later, a process on its broker) sends what it must.
+    if !wait && !service.drives(id.clone()).await? {
+        return finish(service, db, id, reporter, Ended::Done, |_, _| true).await;
+    }
     let until = if wait {
         Until::Finished
     } else {

@@ -160,11 +160,10 @@ impl Owner {
                 InboundOutcome::Rejected(reason) => Some(reason.to_string()),
                 _ => None,
             };
-            self.staged.batch.outcomes.push((
-                m.id,
-                handled.outcome.code().to_owned(),
-                reason,
-            ));
+            self.staged
+                .batch
+                .outcomes
+                .push((m.id, handled.outcome.code().to_owned(), reason));
             self.staged_rows += 1;
             self.stage(handled.effects);
         }

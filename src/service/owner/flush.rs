@@ -14,7 +14,11 @@ use crate::service::{ServiceError, now_millis};
 
 impl Owner {
     /// Commits now and answers `reply` with `value` once the commit is durable.
-    pub(super) fn reply_after_commit<T: Send + 'static>(&mut self, reply: Reply<T>, value: Option<T>) {
+    pub(super) fn reply_after_commit<T: Send + 'static>(
+        &mut self,
+        reply: Reply<T>,
+        value: Option<T>,
+    ) {
         let (done_tx, done_rx) = oneshot::channel();
         self.staged.done.push(done_tx);
         self.flush();
