@@ -315,3 +315,102 @@ async fn a_flood_of_200000_messages_leaves_memory_flat() {
     // is what QoS 0 allows); every QoS 1 one is kept for it and recorded.
     assert!(recorded >= FLOOD / 2, "{recorded} of {FLOOD} recorded");
 }
+
+/// Another installation deploys to our controllers on the same broker: a Storefleet process
+/// listening there makes it a deployment of its own in the history (`origin: observed`),
+/// with the firmware, checksum, URL and targets of the commands, each target followed from
+/// the controllers' replies; it is read only here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_operators_deployment_is_a_deployment() {
+    let broker = Mosquitto::start();
+    let ws = Workspace::new();
+    let fleet_list = controllers(1, 3, IdStyle::Readable, 95);
+    let bytes = firmware_bytes(9_000, 95);
+    let md5 = md5_hex(&bytes);
+    let server = GatedServer::start("other.bin", bytes.clone(), usize::MAX).await;
+    let _fleet = start_fleet(&broker.url(), &fleet_list, sim_config((100, 200), 0.0, 95)).await;
+    let mut watch = ws.spawn(Some(&broker.url()), &["watch", "--json"]);
+    watch
+        .wait_for_lines("watch connects", WAIT, |lines| {
+            lines.iter().any(|l| {
+                l["event"] == "connection"
+                    && l["state"].as_str().unwrap_or("").starts_with("Connected")
+            })
+        })
+        .await;
+
+    let other = Publisher::connect(broker.port()).await;
+    let deployment_id = uuid::Uuid::new_v4().to_string();
+    for c in &fleet_list {
+        let body = serde_json::json!({
+            "version": "1.0.0",
+            "event_type": "update_firmware",
+            "timestamp": "2024-01-15T15:30:25+07:00",
+            "correlation_id": uuid::Uuid::new_v4().to_string(),
+            "controller_id": c.controller_id.as_str(),
+            "store_id": c.store_id.as_str(),
+            "payload": {
+                "deployment_id": deployment_id,
+                "firmware_version": "8.1.0",
+                "file_url": server.url,
+                "file_size": bytes.len(),
+                "checksum": md5,
+            }
+        });
+        let topic = format!(
+            "/stores/{}/controllers/{}/action",
+            c.store_id, c.controller_id
+        );
+        other.publish(&topic, body.to_string()).await;
+    }
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        let out = ws
+            .run(None, &["status", &deployment_id, "--json"], WAIT)
+            .await;
+        if out.code == Some(0) && out.json()["counts"]["completed"] == 3 {
+            break out.json();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never completed: {}",
+            out.describe()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(status["origin"], "observed");
+    assert_eq!(status["firmware_version"], "8.1.0");
+    assert_eq!(status["checksum"], md5.as_str());
+    assert_eq!(status["file_url"], server.url.as_str());
+    assert_eq!(status["file_size"], bytes.len());
+    assert_eq!(status["targets"].as_array().unwrap().len(), 3);
+    let listed = ws.run(None, &["deployments", "--json"], WAIT).await;
+    let row = listed
+        .json_lines()
+        .into_iter()
+        .find(|l| l["deployment_id"] == deployment_id.as_str())
+        .expect("listed");
+    assert_eq!(row["origin"], "observed");
+    assert_eq!(row["finished"], true);
+    // The transitions were recorded as for ours: sent, acknowledged, completed.
+    let path: Vec<String> = ws
+        .history()
+        .transitions(&deployment_id)
+        .iter()
+        .filter(|t| t.controller_id == fleet_list[0].controller_id.as_str())
+        .map(|t| t.to.clone())
+        .collect();
+    assert_eq!(path, ["sent", "acknowledged", "completed"]);
+    // Read only: nobody here may cancel or retry it.
+    let refused = ws
+        .run(Some(&broker.url()), &["retry", &deployment_id], WAIT)
+        .await;
+    assert_eq!(refused.code, Some(2), "{}", refused.describe());
+    assert!(
+        refused.stderr_lines()[0].contains("read only"),
+        "{}",
+        refused.describe()
+    );
+    watch.interrupt();
+    let _ = watch.wait(LIMIT).await;
+}

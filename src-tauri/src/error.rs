@@ -80,7 +80,8 @@ impl From<ServiceError> for BoundaryError {
             ServiceError::UnknownDeployment(_) => ErrorCode::NotFound,
             ServiceError::Engine(_) => ErrorCode::InvalidInput,
             ServiceError::Link(_) => ErrorCode::InvalidInput,
-            ServiceError::Stopped => ErrorCode::Unavailable,
+            ServiceError::ReadOnly(_) | ServiceError::NoBroker => ErrorCode::Conflict,
+            ServiceError::Stopped | ServiceError::NotTaken { .. } => ErrorCode::Unavailable,
             _ => ErrorCode::Internal,
         };
         Self::new(code, e.to_string())

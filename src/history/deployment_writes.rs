@@ -7,6 +7,7 @@ use bytes::Bytes;
 use rusqlite::{OptionalExtension, params};
 
 use super::inventory::{ControllerSeen, record_seen};
+use super::observed::{ObservedChange, write_observed};
 use super::ownership::{BrokerIdentity, NewRequest, write_ownership};
 use super::{History, HistoryError};
 use crate::engine::{DeploymentSnapshot, Millis, RolloutControl, RolloutEvent, Target, Transition};
@@ -101,6 +102,8 @@ pub struct Batch {
     pub requests_taken: Vec<(i64, Millis)>,
     /// (message id, outcome, reason): deferred messages applied by a new driver.
     pub outcomes: Vec<(i64, String, Option<String>)>,
+    /// What was heard of other operators' deployments.
+    pub observed: Vec<ObservedChange>,
 }
 
 impl Batch {
@@ -120,6 +123,7 @@ impl Batch {
             && self.requests.is_empty()
             && self.requests_taken.is_empty()
             && self.outcomes.is_empty()
+            && self.observed.is_empty()
     }
 }
 
@@ -335,6 +339,7 @@ impl History {
             }
             record_seen(&tx, &batch.seen)?;
             write_ownership(&tx, batch)?;
+            write_observed(&tx, &batch.observed)?;
         }
         tx.commit()?;
         Ok(written)

@@ -16,6 +16,7 @@ mod export;
 mod inventory;
 mod inventory_schema;
 pub mod migrations;
+mod observed;
 mod ownership;
 mod ownership_schema;
 mod rollout_schema;
@@ -37,6 +38,7 @@ pub use deployment_writes::{
 pub use downloads::{Download, DownloadRecord, DownloadWriter};
 pub use export::write_targets_csv;
 pub use inventory::ControllerSeen;
+pub use observed::{ObservedChange, ObservedKind};
 pub use ownership::{
     BrokerIdentity, DEMO_BROKER, DeferredMessage, NewRequest, OpenRequest, Ownership, RequestKind,
 };

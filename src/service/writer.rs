@@ -194,6 +194,7 @@ fn merge(into: &mut Flush, more: Flush) {
     b.requests.extend(m.requests);
     b.requests_taken.extend(m.requests_taken);
     b.outcomes.extend(m.outcomes);
+    b.observed.extend(m.observed);
     into.acks.extend(more.acks);
     into.publish.extend(more.publish);
     into.events.extend(more.events);

@@ -81,7 +81,9 @@ impl From<storefleet::service::ServiceError> for Failure {
     fn from(e: storefleet::service::ServiceError) -> Self {
         use storefleet::service::ServiceError as E;
         match &e {
-            E::UnknownDeployment(_) | E::Engine(_) => Self::refused(e.to_string()),
+            E::UnknownDeployment(_) | E::Engine(_) | E::ReadOnly(_) | E::NoBroker => {
+                Self::refused(e.to_string())
+            }
             E::Link(storefleet::link::LinkError::Config(_)) => Self::refused(e.to_string()),
             _ => Self::error(e.to_string()),
         }

@@ -30,6 +30,8 @@ pub(super) enum Claim {
     Driving,
     /// Ours, but driven by another process or waiting for its broker: record, apply later.
     Deferred(&'static str),
+    /// Another operator's deployment, followed from the replies.
+    Observed,
     /// Not a deployment of this history's.
     NotOurs,
 }
@@ -64,6 +66,9 @@ impl Owner {
     }
 
     pub(super) fn claim(&mut self, id: &Id) -> Claim {
+        if self.observed.contains(id) {
+            return Claim::Observed;
+        }
         let own = match self.reader.ownership(id.as_str()) {
             Ok(Some(own)) => own,
             Ok(None) => return Claim::NotOurs,
@@ -73,7 +78,8 @@ impl Owner {
             }
         };
         if !own.local {
-            return Claim::NotOurs;
+            self.observed.insert(id.clone());
+            return Claim::Observed;
         }
         if !self.may_drive(&own) {
             return Claim::Deferred("the deployment waits for its own broker");

@@ -8,9 +8,12 @@ use bytes::Bytes;
 
 use super::Owner;
 use super::driving::Claim;
-use crate::engine::{InboundOutcome, RejectReason};
-use crate::history::{ControllerSeen, MessageDirection, MessageRecord, Oversize};
+use crate::engine::{InboundOutcome, Millis, ObservedCommand, RejectReason, TargetStatus};
+use crate::history::{
+    ControllerSeen, MessageDirection, MessageRecord, ObservedChange, ObservedKind, Oversize,
+};
 use crate::link::{InboundMessage, LinkEvent};
+use crate::protocol::{Event, Inbound};
 use crate::protocol::{Rejection, TopicAddress, decode};
 use crate::service::events::ServiceEvent;
 use crate::service::now_millis;
@@ -133,6 +136,12 @@ impl Owner {
                             self.record(record, seen, ack);
                             return;
                         }
+                        Claim::Observed => {
+                            self.stage_observed_reply(&inbound, now);
+                            record.outcome = "observed".to_owned();
+                            self.record(record, seen, ack);
+                            return;
+                        }
                         Claim::NotOurs => {}
                     }
                 }
@@ -157,12 +166,65 @@ impl Owner {
                         let adopted = self.engine.adopt_cancel(observed, now);
                         self.stage(adopted);
                     }
-                    InboundOutcome::Applied(_) | InboundOutcome::Observed(_) => {}
+                    InboundOutcome::Observed(observed) => {
+                        self.stage_observed_command(observed, now);
+                    }
+                    InboundOutcome::Applied(_) => {}
                 }
                 self.stage(handled.effects);
             }
         }
         self.record(record, seen, ack);
+    }
+
+    /// Another installation's command: its deployment (made on first sight) gets the target.
+    fn stage_observed_command(&mut self, observed: &ObservedCommand, now: Millis) {
+        // One of this history's own, sent by the process that drives it, is not another
+        // operator's (the history keeps it local when it has it).
+        if !matches!(
+            self.reader.ownership(observed.deployment_id.as_str()),
+            Ok(Some(o)) if o.local
+        ) {
+            self.observed.insert(observed.deployment_id.clone());
+        }
+        let kind = match &observed.firmware {
+            Some(f) => ObservedKind::Update {
+                firmware_version: f.firmware_version.clone(),
+                file_url: f.file_url.clone(),
+                file_size: f.file_size,
+                checksum: f.checksum.as_str().to_owned(),
+                broker: self.identity.clone(),
+            },
+            None => ObservedKind::Cancel,
+        };
+        self.staged.batch.observed.push(ObservedChange {
+            deployment_id: observed.deployment_id.to_string(),
+            store_id: observed.store_id.to_string(),
+            controller_id: observed.controller_id.to_string(),
+            at: now,
+            kind,
+        });
+        self.staged_rows += 1;
+    }
+
+    /// A controller's reply to another operator's command.
+    fn stage_observed_reply(&mut self, inbound: &Inbound, now: Millis) {
+        let env = &inbound.envelope;
+        let (to, errors) = match &env.event {
+            Event::UpdateFirmwareAck { .. } => (TargetStatus::Acknowledged, Vec::new()),
+            Event::UpdateFirmwareCompleted { .. } => (TargetStatus::Completed, Vec::new()),
+            Event::UpdateFirmwareFailed { errors, .. } => (TargetStatus::Failed, errors.clone()),
+            Event::CancelUpdateFirmwareAck { .. } => (TargetStatus::Cancelled, Vec::new()),
+            Event::UpdateFirmware(_) | Event::CancelUpdateFirmware { .. } => return,
+        };
+        self.staged.batch.observed.push(ObservedChange {
+            deployment_id: env.event.deployment_id().to_string(),
+            store_id: env.store_id.to_string(),
+            controller_id: env.controller_id.to_string(),
+            at: now,
+            kind: ObservedKind::Reply { to, errors },
+        });
+        self.staged_rows += 1;
     }
 
     fn record(

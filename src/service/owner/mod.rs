@@ -105,6 +105,8 @@ pub(super) struct Owner {
     reported_finished: HashSet<Id>,
     /// Requests left for another process's driver, waiting to be taken.
     awaiting: Vec<requests::Awaiting>,
+    /// Other operators' deployments heard of, committed or not: their replies are followed.
+    observed: HashSet<Id>,
 }
 
 impl Owner {
@@ -134,6 +136,7 @@ impl Owner {
             uncommitted_inbound: 0,
             reported_finished: HashSet::new(),
             awaiting: Vec::new(),
+            observed: HashSet::new(),
         }
     }
 

@@ -11,4 +11,8 @@ export type DeploymentRow = { deployment_id: string, firmware_version: string, f
 /**
  * Why it is paused, while it is.
  */
-paused_reason: string | null, policy: RolloutPolicy, };
+paused_reason: string | null, policy: RolloutPolicy, 
+/**
+ * The broker it belongs to (`None`: made before brokers were recorded, or observed).
+ */
+broker: string | null, topic_prefix: string | null, };
