@@ -31,6 +31,9 @@ pub enum ConnectionState {
     Connecting,
     Connected,
     Reconnecting,
+    /// The broker refused the login or the TLS handshake failed; no retry until the user
+    /// connects again (after changing the profile, or to try once more).
+    Refused,
 }
 
 /// What the status bar shows, always.
@@ -401,6 +404,10 @@ fn status_of(
         None | Some(LinkState::Disconnected) => {}
         Some(LinkState::Connecting) => status.state = ConnectionState::Connecting,
         Some(LinkState::Connected { .. }) => status.state = ConnectionState::Connected,
+        Some(LinkState::Refused { reason }) => {
+            status.state = ConnectionState::Refused;
+            status.last_error = Some(reason);
+        }
         Some(LinkState::Reconnecting {
             attempt,
             retry_in,
@@ -487,5 +494,28 @@ mod tests {
         assert_eq!(up.state, ConnectionState::Connected);
         assert_eq!(up.broker_url.as_deref(), Some("mqtt://127.0.0.1:1883"));
         assert_eq!(up.next_attempt_at, None);
+    }
+
+    #[test]
+    fn a_refused_login_is_terminal_with_its_reason() {
+        let p = profile();
+        let refused = LinkState::Refused {
+            reason: "the broker refused the connection: bad user name or password".into(),
+        };
+        let status = status_of(Some(&p), Some(refused), 2, &ConnectionStatus::offline(0));
+        assert_eq!(status.state, ConnectionState::Refused);
+        assert_eq!(
+            status.next_attempt_at, None,
+            "no countdown: nothing is retried"
+        );
+        assert!(
+            status
+                .last_error
+                .as_deref()
+                .unwrap()
+                .contains("bad user name"),
+            "{status:?}"
+        );
+        assert_eq!(status.outbox_waiting, 2);
     }
 }

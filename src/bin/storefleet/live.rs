@@ -6,13 +6,14 @@ use std::time::Duration;
 use serde_json::json;
 use storefleet::durations::parse_duration;
 use storefleet::history::History;
+use storefleet::link::LinkState;
 use storefleet::protocol::{Id, TopicPrefix};
 use storefleet::service::{Service, ServiceConfig, ServiceEvent, SessionLock};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::failure::{Failure, INCOMPLETE, PAUSED};
-use crate::follow::{Ended, Until, catch_up, follow};
+use crate::follow::{Ended, Until, catch_up, first_contact, follow, refusal};
 use crate::report::{Reporter, load_status, status_json, transition_json};
 
 #[derive(clap::Args)]
@@ -69,12 +70,17 @@ fn deployment_id(text: &str) -> Result<Id, Failure> {
 
 async fn start(db: &Path, broker: &crate::broker::BrokerArgs) -> Result<Service, Failure> {
     let broker = broker.settings()?;
-    Ok(Service::start(ServiceConfig {
+    let service = Service::start(ServiceConfig {
         history: db.to_path_buf(),
         broker: Some(broker),
         topic_prefix: TopicPrefix::default(),
     })
-    .await?)
+    .await?;
+    if let Err(refused) = first_contact(&service).await {
+        service.shutdown().await;
+        return Err(refused);
+    }
+    Ok(service)
 }
 
 /// Prints the final status line and maps how following ended to an exit code.
@@ -253,6 +259,10 @@ pub async fn watch(
                     }
                 }
                 Ok(ServiceEvent::Rollout(batch)) => reporter.rollout(&batch),
+                Ok(ServiceEvent::Link(LinkState::Refused { reason })) => {
+                    service.shutdown().await;
+                    return Err(refusal(&reason));
+                }
                 Ok(ServiceEvent::Link(state)) => {
                     if args.json {
                         reporter.line(&json!({"event": "connection", "state": format!("{state:?}")}));
