@@ -21,6 +21,7 @@ mod logging;
 mod notify;
 #[cfg(test)]
 mod permissions_tests;
+mod picked;
 mod profiles;
 mod serving;
 
@@ -57,6 +58,7 @@ pub fn run() {
             app.manage(connection);
             app.manage(demo);
             app.manage(feeds::Feeds::default());
+            app.manage(picked::PickedFiles::default());
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![

@@ -13,6 +13,7 @@ use crate::deployments::{
 };
 use crate::error::BoundaryError;
 use crate::feeds::{DeploymentFeed, Feeds};
+use crate::picked::{PickedFiles, Purpose};
 use crate::serving::Serving;
 
 /// Checks the request; nothing is sent.
@@ -102,14 +103,17 @@ pub async fn deployment_resume(
     Ok(connection.service().await?.resume(id).await?)
 }
 
-/// A row per target, as `storefleet export --format csv` writes it.
+/// A row per target, as `storefleet export --format csv` writes it, to the file the user
+/// chose in the save dialog (`file`: its handle).
 #[tauri::command]
 pub async fn deployment_export_csv(
     connection: State<'_, Connection>,
+    picked: State<'_, PickedFiles>,
     deployment_id: String,
-    path: String,
+    file: String,
 ) -> Result<(), BoundaryError> {
     let id = parse_id(&deployment_id)?;
+    let path = picked.path(&file, Purpose::Save)?;
     let db = connection.history_path().to_owned();
     blocking(move || {
         let history = History::open(&db)?;
@@ -119,10 +123,11 @@ pub async fn deployment_export_csv(
             )));
         }
         let targets = history.target_statuses(id.as_str())?;
+        let shown = path.display();
         let file = std::fs::File::create(&path)
-            .map_err(|e| BoundaryError::invalid(format!("cannot write {path}: {e}")))?;
+            .map_err(|e| BoundaryError::invalid(format!("cannot write {shown}: {e}")))?;
         write_targets_csv(std::io::BufWriter::new(file), &targets)
-            .map_err(|e| BoundaryError::internal(format!("cannot write {path}: {e}")))
+            .map_err(|e| BoundaryError::internal(format!("cannot write {shown}: {e}")))
     })
     .await
 }
