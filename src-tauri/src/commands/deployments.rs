@@ -7,7 +7,7 @@ use tauri::State;
 use tauri::ipc::Channel;
 
 use super::blocking;
-use crate::connection::Connection;
+use crate::connection::{Connection, ConnectionState, ConnectionStatus};
 use crate::deployments::{
     DeploymentDetail, DeploymentReview, NewDeployment, load_detail, parse_id, plan,
 };
@@ -33,6 +33,7 @@ pub async fn deployment_start(
     serving: State<'_, Serving>,
     request: NewDeployment,
 ) -> Result<DeploymentSummary, BoundaryError> {
+    refuse_when_login_refused(&connection.status().borrow())?;
     let plan = plan(connection.history_path(), &serving, &request)?;
     if plan.external {
         Preflight::new()?
@@ -130,4 +131,53 @@ pub async fn deployment_export_csv(
             .map_err(|e| BoundaryError::internal(format!("cannot write {shown}: {e}")))
     })
     .await
+}
+
+/// With the login refused, a new deployment would wait in the outbox and go out by surprise
+/// once someone fixes the profile: refuse it instead.
+fn refuse_when_login_refused(status: &ConnectionStatus) -> Result<(), BoundaryError> {
+    if status.state == ConnectionState::Refused {
+        return Err(BoundaryError::unavailable(format!(
+            "not starting: {}; fix the broker profile and connect again",
+            status
+                .last_error
+                .as_deref()
+                .unwrap_or("the broker refused the login")
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn status(state: ConnectionState) -> ConnectionStatus {
+        ConnectionStatus {
+            profile_id: Some("p1".into()),
+            profile_name: Some("Store broker".into()),
+            broker_url: Some("mqtt://10.0.0.2:1883".into()),
+            state,
+            next_attempt_at: None,
+            attempt: None,
+            last_error: Some("the broker refused the connection: not authorized".into()),
+            outbox_waiting: 0,
+        }
+    }
+
+    #[test]
+    fn no_deployment_starts_while_the_login_is_refused() {
+        let e = refuse_when_login_refused(&status(ConnectionState::Refused)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unavailable);
+        assert!(e.message.contains("not authorized"), "{}", e.message);
+        // Offline or reconnecting, deployments wait in the outbox as designed.
+        for state in [
+            ConnectionState::Disconnected,
+            ConnectionState::Reconnecting,
+            ConnectionState::Connected,
+        ] {
+            assert!(refuse_when_login_refused(&status(state)).is_ok());
+        }
+    }
 }

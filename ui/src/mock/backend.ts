@@ -279,6 +279,9 @@ export class MockBackend {
       case "deployment_review":
         return this.review(args.request as NewDeployment);
       case "deployment_start":
+        if (this.connection.state === "refused") {
+          throw fail("unavailable", `not starting: ${this.connection.last_error ?? "the broker refused the login"}; fix the broker profile and connect again`);
+        }
         return this.start(args.request as NewDeployment);
       case "deployment_detail": {
         const d = this.deployments.get(String(args.deploymentId));
