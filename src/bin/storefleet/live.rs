@@ -15,6 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::failure::{Failure, INCOMPLETE, PAUSED};
 use crate::follow::{Ended, Until, catch_up, first_contact, follow, refusal};
 use crate::report::{Reporter, load_status, status_json, transition_json};
+use crate::terminal::shown;
 
 #[derive(clap::Args)]
 pub struct CancelArgs {
@@ -253,8 +254,8 @@ pub async fn watch(
                         if args.json {
                             reporter.line(&transition_json(t));
                         } else {
-                            let errors = if t.errors.is_empty() { String::new() } else { format!(" ({})", t.errors.join("; ")) };
-                            println!("{} {}/{} attempt {}: {} -> {}{errors}", t.deployment_id, t.store_id, t.controller_id, t.attempt, t.from.as_str(), t.to.as_str());
+                            let errors = if t.errors.is_empty() { String::new() } else { format!(" ({})", shown(&t.errors.join("; "))) };
+                            outln!("{} {}/{} attempt {}: {} -> {}{errors}", t.deployment_id, shown(t.store_id.as_str()), shown(t.controller_id.as_str()), t.attempt, t.from.as_str(), t.to.as_str());
                         }
                     }
                 }
