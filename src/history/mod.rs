@@ -15,6 +15,7 @@ mod export;
 mod inventory;
 mod inventory_schema;
 pub mod migrations;
+mod private_file;
 mod rollout_schema;
 #[cfg(test)]
 mod rollout_tests;
@@ -103,6 +104,7 @@ impl History {
             path: path.to_path_buf(),
             source,
         };
+        private_file::make_private(path);
         let mut conn = Connection::open(path).map_err(open_err)?;
         // The busy timeout first: switching to WAL itself may wait for another process.
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
