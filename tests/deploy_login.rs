@@ -276,3 +276,57 @@ async fn the_link_does_not_retry_a_refused_login() {
         .count();
     assert_eq!(attempts, 1, "one connection attempt: {log}");
 }
+
+/// Made while the broker was down (offline, as designed), then refused at the first
+/// connection: `deploy` exits 1 and withdraws every command, so no later process sends them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_made_offline_and_then_refused_is_withdrawn() {
+    let mut broker = LoginBroker::start();
+    let ws = Workspace::new();
+    let spy_port = broker.broker.port();
+    broker.broker.stop();
+    let fw = ws.firmware("fw.bin", 2_000, 9);
+    let mut run = Running::spawn(command(
+        &ws,
+        &broker,
+        Some((USER, "wrong")),
+        &[
+            "deploy",
+            "--firmware",
+            fw.arg(),
+            "--version",
+            "1.0.0",
+            "--target",
+            "s1/c1",
+            "--target",
+            "s1/c2",
+            "--serve",
+            "127.0.0.1:0",
+            "--wait",
+            "--json",
+        ],
+    ));
+    let id = run.deployment_id().await;
+    broker.broker.start_again();
+    let spy = Spy::start(spy_port).await;
+    let (ended, out) = run.wait_or_kill(Duration::from_secs(15)).await;
+    assert!(ended, "still waiting: {}", out.describe());
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(
+        out.stderr_lines().last().unwrap().contains(REFUSAL),
+        "{}",
+        out.stderr
+    );
+    let outbox = ws.history().outbox(&id);
+    assert_eq!(outbox.len(), 2, "{outbox:?}");
+    assert!(
+        outbox
+            .iter()
+            .all(|(_, sent, withdrawn)| sent.is_none() && *withdrawn),
+        "every command withdrawn, none sent: {outbox:?}"
+    );
+    let status = ws.status(&id).await;
+    assert_eq!(status["counts"]["cancelled"], 2, "{}", status["counts"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(spy.messages().is_empty(), "published: {:?}", spy.messages());
+}
