@@ -208,7 +208,15 @@ impl Owner {
                 let _ = reply.send(self.list().await);
             }
             Request::Save(input, reply) => {
-                let _ = reply.send(self.profiles.save(*input));
+                let saved = self.profiles.save(*input);
+                // A refused login is not retried until its profile changes: now it has.
+                if let Ok(p) = &saved
+                    && self.refused(&p.id)
+                    && let Err(e) = self.connect(&p.id).await
+                {
+                    tracing::warn!(error = %e, "cannot reconnect with the changed profile");
+                }
+                let _ = reply.send(saved);
             }
             Request::Remove(id, reply) => {
                 let result = if self.profile.as_ref().is_some_and(|p| p.id == id) {
@@ -230,6 +238,15 @@ impl Owner {
                 let _ = reply.send(result);
             }
         }
+    }
+
+    /// Whether the current service is for profile `id` and its login was refused.
+    fn refused(&self, id: &str) -> bool {
+        self.profile.as_ref().is_some_and(|p| p.id == id)
+            && matches!(
+                self.current.as_ref().and_then(|s| s.link_state()),
+                Some(LinkState::Refused { .. })
+            )
     }
 
     async fn demo_profile(mut demo: DemoWatch) -> Option<BrokerProfile> {

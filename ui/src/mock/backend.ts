@@ -183,6 +183,10 @@ export class MockBackend {
           demo: false,
         };
         w.profiles = old ? w.profiles.map((x) => (x.id === id ? saved : x)) : [...w.profiles, saved];
+        // As the real one: a refused login is tried again once its profile changes.
+        if (this.connection.state === "refused" && this.connection.profile_id === id) {
+          this.setConnection({ state: "connected", last_error: null });
+        }
         return saved;
       }
       case "profile_remove":
