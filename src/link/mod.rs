@@ -19,6 +19,9 @@
 //! - Packet size: the incoming limit is MQTT's maximum, so no message can turn into a
 //!   connection error (and then a redelivery loop); size limits are the protocol layer's.
 //! - Events are unbounded: the poller must never wait on a slow consumer.
+//! - A refused login (CONNACK "bad user name or password" or "not authorised") and a failed TLS
+//!   handshake are final: the same settings fail the same way, so the link reports
+//!   [`LinkState::Refused`] and stops trying until it is started again.
 
 mod address;
 mod backoff;
