@@ -18,6 +18,8 @@ mod fleet;
 mod flow_tests;
 mod keychain;
 mod logging;
+#[cfg(test)]
+mod login_flow_tests;
 mod notify;
 #[cfg(test)]
 mod permissions_tests;
