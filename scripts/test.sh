@@ -12,6 +12,7 @@ step "Setting up (only what is missing)"
 scripts/ensure-debian-packages.sh test
 scripts/ensure-ui-deps.sh
 scripts/ensure-tauri-driver.sh
+amqtt_bin=$(scripts/ensure-amqtt.sh)
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 work=$(mktemp -d /tmp/storefleet-test.XXXXXX)
@@ -49,6 +50,26 @@ wait_port "$port" mosquitto
 export STOREFLEET_TEST_BROKER="mqtt://127.0.0.1:$port"
 export STOREFLEET_TEST_MOSQUITTO="$(command -v mosquitto)"
 echo "mosquitto at $STOREFLEET_TEST_BROKER"
+
+step "Starting amqtt (the second broker implementation) on a free loopback port"
+port2=$(free_port)
+cat >"$work/amqtt.yaml" <<CONF
+---
+listeners:
+  default:
+    type: tcp
+    bind: 127.0.0.1:$port2
+plugins:
+  amqtt.plugins.authentication.AnonymousAuthPlugin:
+    allow_anonymous: true
+CONF
+"$amqtt_bin" -c "$work/amqtt.yaml" >"$work/amqtt.log" 2>&1 &
+pids+=($!)
+wait_port "$port2" amqtt
+export STOREFLEET_TEST_BROKER2="mqtt://127.0.0.1:$port2"
+# Tests that restart the broker, or need its persistent sessions, start private ones.
+export STOREFLEET_TEST_AMQTT="$amqtt_bin"
+echo "amqtt at $STOREFLEET_TEST_BROKER2"
 
 step "Starting Xvfb"
 display=99

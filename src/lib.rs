@@ -3,6 +3,7 @@
 //! The desktop app (`src-tauri`) and the `storefleet` command line are thin adapters over
 //! this crate; neither holds logic of its own.
 
+pub mod csv_out;
 pub mod durations;
 pub mod engine;
 pub mod firmware;

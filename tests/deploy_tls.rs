@@ -208,7 +208,7 @@ async fn the_service_refuses_a_broker_signed_by_another_ca() {
     .expect("the service starts");
     let deadline = Instant::now() + WAIT;
     let error = loop {
-        if let Some(LinkState::Reconnecting { error, .. }) = service.link_state() {
+        if let Some(LinkState::Refused { reason: error }) = service.link_state() {
             break error;
         }
         assert!(Instant::now() < deadline, "{:?}", service.link_state());
@@ -316,6 +316,8 @@ async fn deploy_must_give_up(tls_args: &[&str], mentions: &str) {
     assert_eq!(out.code, Some(1), "{}", out.describe());
     let last = out.stderr.lines().last().unwrap_or_default();
     assert!(last.contains(mentions), "{}", out.stderr);
+    // Refused before the deployment was made: nothing waits in the outbox to go out later.
+    assert_eq!(ws.history().deployment_count(), 0, "{}", out.describe());
 }
 
 /// The broker's certificate is signed by a CA the CLI does not trust (no --ca-file).

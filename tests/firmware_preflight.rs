@@ -168,6 +168,48 @@ async fn a_body_longer_than_the_file_is_refused_without_reading_it_all() {
     );
 }
 
+/// A server that sends the headers and then a byte every 200 ms: never silent long enough
+/// for the read timeout, so only the overall deadline ends the preflight.
+async fn trickle() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf).await;
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {SIZE}\r\n\r\n");
+        let _ = s.write_all(head.as_bytes()).await;
+        for byte in data() {
+            if s.write_all(&[byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    format!("http://{addr}/fw.bin")
+}
+
+#[tokio::test]
+async fn a_trickling_server_is_refused_at_the_overall_deadline() {
+    let f = fixture();
+    let url = trickle().await;
+    let started = std::time::Instant::now();
+    let err = Preflight::new()
+        .unwrap()
+        .with_deadline(std::time::Duration::from_secs(2))
+        .check(&url, &f.deployable)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PreflightRefusal::TooSlow { .. }), "{err:?}");
+    assert!(err.to_string().contains("within 2 s"), "{err}");
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    assert_eq!(
+        storefleet::firmware::preflight::PREFLIGHT_DEADLINE,
+        std::time::Duration::from_secs(300)
+    );
+}
+
 #[tokio::test]
 async fn unreachable_and_invalid_urls_are_refused() {
     let f = fixture();

@@ -79,19 +79,28 @@ fn tls_config(host: &str, port: u16, name: &str, tls: TlsFiles) -> LinkConfig {
     config
 }
 
-/// Waits for the first failed attempt and returns its error.
+/// Waits for the link to give up (a certificate error is not transient: no retry loop) and
+/// returns its reason.
 async fn first_error(link: &mut Recorder) -> String {
-    link.until("a failed attempt", |r| r.reconnects() >= 1)
-        .await;
+    link.until("the link refused", |r| {
+        r.states
+            .iter()
+            .any(|(_, s)| matches!(s, LinkState::Refused { .. }))
+    })
+    .await;
+    // No further attempt follows the refusal.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    link.drain();
     assert!(
         !link.states.iter().any(|(_, s)| s.is_connected()),
         "{}",
         link.summary()
     );
+    assert_eq!(link.reconnects(), 0, "retried: {}", link.summary());
     link.states
         .iter()
         .find_map(|(_, s)| match s {
-            LinkState::Reconnecting { error, .. } => Some(error.clone()),
+            LinkState::Refused { reason } => Some(reason.clone()),
             _ => None,
         })
         .unwrap()

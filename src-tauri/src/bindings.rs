@@ -24,6 +24,7 @@ mod tests {
     use crate::feeds::{ActivityFeed, DeploymentFeed};
     use crate::firmware::{ArtifactView, HashProgress, PreflightReport};
     use crate::notify::{Notice, NoticeLevel};
+    use crate::picked::PickedFile;
     use crate::profiles::{BrokerProfile, ProfileInput};
     use crate::{AppInfo, BoundaryError, DemoInfo, ErrorCode};
 
@@ -73,6 +74,7 @@ mod tests {
             ConnectionState,
             ConnectionStatus,
             DialogFilter,
+            PickedFile,
             ArtifactView,
             HashProgress,
             PreflightReport,

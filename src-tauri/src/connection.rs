@@ -58,6 +58,9 @@ pub enum ConnectionState {
     Connecting,
     Connected,
     Reconnecting,
+    /// The broker refused the login or the TLS handshake failed; no retry until the user
+    /// connects again (after changing the profile, or to try once more).
+    Refused,
 }
 
 /// What the status bar shows, always.
@@ -272,7 +275,15 @@ impl Owner {
                 let _ = reply.send(self.list().await);
             }
             Request::Save(input, reply) => {
-                let _ = reply.send(self.profiles.save(*input));
+                let saved = self.profiles.save(*input);
+                // A refused login is not retried until its profile changes: now it has.
+                if let Ok(p) = &saved
+                    && self.refused(&p.id)
+                    && let Err(e) = self.connect(&p.id).await
+                {
+                    tracing::warn!(error = %e, "cannot reconnect with the changed profile");
+                }
+                let _ = reply.send(saved);
             }
             Request::Remove(id, reply) => {
                 let result = if self.profile.as_ref().is_some_and(|p| p.id == id) {
@@ -296,6 +307,15 @@ impl Owner {
                 let _ = reply.send(result);
             }
         }
+    }
+
+    /// Whether the current service is for profile `id` and its login was refused.
+    fn refused(&self, id: &str) -> bool {
+        self.profile.as_ref().is_some_and(|p| p.id == id)
+            && matches!(
+                self.current.as_ref().and_then(|s| s.link_state()),
+                Some(LinkState::Refused { .. })
+            )
     }
 
     async fn demo_profile(mut demo: DemoWatch) -> Option<BrokerProfile> {
@@ -490,6 +510,10 @@ fn status_of(
         None | Some(LinkState::Disconnected) => {}
         Some(LinkState::Connecting) => status.state = ConnectionState::Connecting,
         Some(LinkState::Connected { .. }) => status.state = ConnectionState::Connected,
+        Some(LinkState::Refused { reason }) => {
+            status.state = ConnectionState::Refused;
+            status.last_error = Some(reason);
+        }
         Some(LinkState::Reconnecting {
             attempt,
             retry_in,
@@ -576,5 +600,28 @@ mod tests {
         assert_eq!(up.state, ConnectionState::Connected);
         assert_eq!(up.broker_url.as_deref(), Some("mqtt://127.0.0.1:1883"));
         assert_eq!(up.next_attempt_at, None);
+    }
+
+    #[test]
+    fn a_refused_login_is_terminal_with_its_reason() {
+        let p = profile();
+        let refused = LinkState::Refused {
+            reason: "the broker refused the connection: bad user name or password".into(),
+        };
+        let status = status_of(Some(&p), Some(refused), 2, &ConnectionStatus::offline(0));
+        assert_eq!(status.state, ConnectionState::Refused);
+        assert_eq!(
+            status.next_attempt_at, None,
+            "no countdown: nothing is retried"
+        );
+        assert!(
+            status
+                .last_error
+                .as_deref()
+                .unwrap()
+                .contains("bad user name"),
+            "{status:?}"
+        );
+        assert_eq!(status.outbox_waiting, 2);
     }
 }

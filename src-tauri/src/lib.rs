@@ -18,9 +18,12 @@ mod fleet;
 mod flow_tests;
 mod keychain;
 mod logging;
+#[cfg(test)]
+mod login_flow_tests;
 mod notify;
 #[cfg(test)]
 mod permissions_tests;
+mod picked;
 mod profiles;
 mod serving;
 
@@ -66,6 +69,7 @@ pub fn run() {
             app.manage(connection);
             app.manage(demo);
             app.manage(feeds::Feeds::default());
+            app.manage(picked::PickedFiles::default());
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![

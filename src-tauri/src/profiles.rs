@@ -274,9 +274,29 @@ impl ProfileStore {
         let tmp = self.path.with_extension("json.tmp");
         let text =
             serde_json::to_vec_pretty(all).map_err(|e| BoundaryError::internal(e.to_string()))?;
-        std::fs::write(&tmp, text).map_err(fail)?;
+        write_private(&tmp, &text).map_err(fail)?;
         std::fs::rename(&tmp, &self.path).map_err(fail)
     }
+}
+
+/// Writes `path` readable by its owner only (0600 on Unix): the profiles name brokers, users
+/// and certificate files. The rename keeps the mode.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        // A leftover temporary file keeps its old mode through `open`: set it.
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 #[cfg(test)]
@@ -297,6 +317,22 @@ mod tests {
             password: Some("s3cret-Pa55".into()),
             clear_password: false,
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_profiles_file_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = ProfileStore::new(dir.path(), Keychain::new());
+        let mut without_password = input("Store 7");
+        without_password.password = None;
+        store.save(without_password).unwrap();
+        let mode = std::fs::metadata(store.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     /// Needs a keychain: `scripts/with-keychain.sh` provides one (Secret Service on D-Bus and a

@@ -2,6 +2,7 @@
 //! URL preflight (DESIGN.md sections 4 and 5).
 
 mod address;
+mod connections;
 pub mod hash;
 pub mod library;
 mod metered;
@@ -10,6 +11,7 @@ pub mod server;
 pub mod watch;
 
 pub use address::{default_advertise_host, first_non_loopback_ipv4};
+pub use connections::ServerLimits;
 pub use hash::{FileDigest, HashProgress, Md5Stream, hash_file, md5_hex};
 pub use library::{
     ArtifactState, ArtifactStatus, Deployable, Library, LibraryError, validate_version,

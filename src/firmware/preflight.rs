@@ -14,6 +14,9 @@ use super::library::Deployable;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest silence while reading the body.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest a whole preflight may take: a server that trickles a byte now and then stays
+/// under the read timeout forever, and nothing may go out while it runs.
+pub const PREFLIGHT_DEADLINE: Duration = Duration::from_secs(300);
 
 /// What the URL serves: a size the server announced or the bytes actually received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +58,8 @@ pub enum PreflightRefusal {
         expected: String,
         served: String,
     },
+    #[error("{url} did not serve the whole file within {} s", limit.as_secs())]
+    TooSlow { url: String, limit: Duration },
     #[error("cannot set up the HTTP client: {0}")]
     Client(String),
 }
@@ -72,16 +77,41 @@ pub struct PreflightReport {
 #[derive(Clone)]
 pub struct Preflight {
     client: reqwest::Client,
+    deadline: Duration,
 }
 
 impl Preflight {
     pub fn new() -> Result<Self, PreflightRefusal> {
         let client = http_client().map_err(PreflightRefusal::Client)?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            deadline: PREFLIGHT_DEADLINE,
+        })
     }
 
-    /// Downloads `url` and compares it with the artifact; Ok only on an exact match.
+    /// The same with another overall deadline (tests, very slow links).
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Downloads `url` and compares it with the artifact, within the overall deadline; Ok
+    /// only on an exact match.
     pub async fn check(
+        &self,
+        url: &str,
+        deployable: &Deployable,
+    ) -> Result<PreflightReport, PreflightRefusal> {
+        match tokio::time::timeout(self.deadline, self.download(url, deployable)).await {
+            Ok(checked) => checked,
+            Err(_) => Err(PreflightRefusal::TooSlow {
+                url: url.to_owned(),
+                limit: self.deadline,
+            }),
+        }
+    }
+
+    async fn download(
         &self,
         url: &str,
         deployable: &Deployable,

@@ -19,12 +19,13 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use super::address::{default_advertise_host, url_host};
+use super::connections::{ServerLimits, serve};
 use super::library::Deployable;
 use super::metered::{Meter, MeteredBody};
 use crate::history::{Artifact, DownloadRecord, DownloadWriter};
@@ -112,15 +113,25 @@ pub struct FirmwareServer {
     local_addr: SocketAddr,
     base_url: String,
     state: Arc<ServerState>,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: Option<watch::Sender<bool>>,
     task: Option<JoinHandle<()>>,
 }
 
 impl FirmwareServer {
-    /// Binds and starts serving (nothing is published yet). Needs a Tokio runtime.
+    /// Binds and starts serving (nothing is published yet), within the default limits.
+    /// Needs a Tokio runtime.
     pub async fn start(
         config: ServerConfig,
         sink: Arc<dyn DownloadSink>,
+    ) -> Result<Self, ServerError> {
+        Self::start_with_limits(config, sink, ServerLimits::default()).await
+    }
+
+    /// [`FirmwareServer::start`] with other timeouts and connection caps.
+    pub async fn start_with_limits(
+        config: ServerConfig,
+        sink: Arc<dyn DownloadSink>,
+        limits: ServerLimits,
     ) -> Result<Self, ServerError> {
         let host = match &config.advertise {
             Some(h) => url_host(h)?,
@@ -142,19 +153,9 @@ impl FirmwareServer {
         });
         let app = Router::new()
             .route("/fw/{token}/{file_name}", get(serve_artifact))
-            .with_state(Arc::clone(&state))
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stop.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::warn!(error = %e, "firmware server stopped");
-            }
-        });
+            .with_state(Arc::clone(&state));
+        let (shutdown, stop) = watch::channel(false);
+        let task = tokio::spawn(serve(listener, app, limits, stop));
         Ok(Self {
             local_addr,
             base_url: format!("http://{host}:{}", local_addr.port()),
@@ -221,7 +222,7 @@ impl FirmwareServer {
     /// Stops accepting connections and waits until the downloads in progress end.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -239,7 +240,7 @@ impl FirmwareServer {
 impl Drop for FirmwareServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
     }
 }

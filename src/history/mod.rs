@@ -19,6 +19,7 @@ pub mod migrations;
 mod observed;
 mod ownership;
 mod ownership_schema;
+mod private_file;
 mod rollout_schema;
 #[cfg(test)]
 mod rollout_tests;
@@ -112,6 +113,7 @@ impl History {
             path: path.to_path_buf(),
             source,
         };
+        private_file::make_private(path);
         let mut conn = Connection::open(path).map_err(open_err)?;
         // The busy timeout first: switching to WAL itself may wait for another process.
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;

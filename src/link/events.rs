@@ -20,6 +20,9 @@ pub enum LinkState {
         retry_in: Duration,
         error: String,
     },
+    /// The broker refused the login (bad user name or password, not authorised) or the TLS
+    /// handshake failed. Terminal: the link does not retry; start it again with new settings.
+    Refused { reason: String },
     /// The link was shut down.
     Disconnected,
 }

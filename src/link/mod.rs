@@ -24,6 +24,9 @@
 //!   stay queued for the session) instead of this process's memory. Keep-alive pings pause
 //!   with it; a stall longer than 1.5 keep-alives costs a reconnect, never a message.
 //! - Bodies larger than `max_body` are passed on as an excerpt with their size and MD5.
+//! - A refused login (CONNACK "bad user name or password" or "not authorised") and a failed TLS
+//!   handshake are final: the same settings fail the same way, so the link reports
+//!   [`LinkState::Refused`] and stops trying until it is started again.
 
 mod address;
 mod backoff;

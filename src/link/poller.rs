@@ -35,6 +35,11 @@ pub(crate) enum Wire {
         retry_in: Duration,
         error: String,
     },
+    /// The broker refused the login, or the TLS handshake failed: retrying cannot help, so
+    /// the poller stops until the link is started again (new settings, or the user retries).
+    Refused {
+        reason: String,
+    },
 }
 
 pub(crate) struct Poller {
@@ -78,6 +83,15 @@ impl Poller {
                     }
                 }
                 Ok(other) => format!("the broker answered CONNECT with {other:?}"),
+                Err(error) if is_terminal(&error) => {
+                    let reason = describe(&error);
+                    tracing::info!(%reason, "broker connection refused; not retrying");
+                    if self.wire.send(Wire::Refused { reason }).await.is_ok() {
+                        // Keep the channel open: the session stays up to report the state.
+                        std::future::pending::<()>().await;
+                    }
+                    return;
+                }
                 Err(error) => describe(&error),
             };
             drop(eventloop);
@@ -128,6 +142,19 @@ pub(crate) fn describe(error: &ConnectionError) -> String {
             format!("the broker sent a malformed packet: {e}")
         }
         other => format!("connection lost: {other}"),
+    }
+}
+
+/// A refused login or a failed TLS handshake, before CONNACK: the same credentials and
+/// certificates fail the same way on every attempt.
+fn is_terminal(error: &ConnectionError) -> bool {
+    match error {
+        ConnectionError::ConnectionRefused(
+            ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized,
+        ) => true,
+        ConnectionError::Tls(TlsError::Io(_)) => rustls_error(error).is_some(),
+        ConnectionError::Tls(_) => true,
+        _ => rustls_error(error).is_some(),
     }
 }
 

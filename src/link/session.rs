@@ -174,6 +174,12 @@ impl Session {
                     error,
                 });
             }
+            Wire::Refused { reason } => {
+                self.connection = None;
+                self.acks.clear();
+                self.outbound.connection_lost();
+                self.set_state(LinkState::Refused { reason });
+            }
         }
     }
 
@@ -308,7 +314,7 @@ impl Session {
                     match wire {
                         Wire::Event(Event::Outgoing(Outgoing::Disconnect)) => return,
                         Wire::Event(event) => self.on_event(event),
-                        Wire::Up { .. } | Wire::Down { .. } => return,
+                        Wire::Up { .. } | Wire::Down { .. } | Wire::Refused { .. } => return,
                     }
                 }
             };

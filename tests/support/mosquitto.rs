@@ -25,6 +25,8 @@ pub struct Mosquitto {
     /// Extra config lines; they follow the `listener` line, so listener options (TLS files)
     /// apply to it.
     extra: String,
+    /// Config lines before everything else (`per_listener_settings true` must come first).
+    prelude: String,
     child: Option<Child>,
 }
 
@@ -37,6 +39,11 @@ impl Mosquitto {
     /// A broker with `extra` config lines (e.g. `cafile ...`, `require_certificate true`).
     /// Lines may use `{dir}` for the broker's temp directory.
     pub fn start_with(extra: &str) -> Self {
+        Self::start_with_prelude("", extra)
+    }
+
+    /// Like [`Mosquitto::start_with`], with `prelude` at the very top of the config.
+    pub fn start_with_prelude(prelude: &str, extra: &str) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("storefleet-mosquitto-")
             .tempdir()
@@ -46,6 +53,7 @@ impl Mosquitto {
             port: 0,
             dir,
             extra,
+            prelude: prelude.to_owned(),
             child: None,
         };
         let mut last_error = String::new();
@@ -116,7 +124,8 @@ impl Mosquitto {
     fn spawn(&mut self) -> Result<(), String> {
         let dir = self.dir.path().display().to_string();
         let config = format!(
-            "listener {port} 127.0.0.1\n\
+            "{prelude}\n\
+             listener {port} 127.0.0.1\n\
              allow_anonymous true\n\
              persistence false\n\
              max_queued_messages 0\n\
@@ -129,6 +138,7 @@ impl Mosquitto {
              log_type information\n\
              {extra}\n",
             port = self.port,
+            prelude = self.prelude,
             extra = self.extra,
         );
         std::fs::write(self.config_path(), config).map_err(|e| e.to_string())?;

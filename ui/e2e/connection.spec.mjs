@@ -68,6 +68,31 @@ describe("connection view", () => {
     await screenshot(page, "connection-offline");
   });
 
+  it("shows a refused login on the profile and retries only when asked", async () => {
+    const refusal = "the broker refused the connection: not authorized";
+    const page = await h.open({ hash: "#/connection", scenario: { connection: { profile_id: "p-hq", profile_name: "HQ broker", state: "refused", outbox_waiting: 0, last_error: refusal } } });
+    const status = page.getByTestId("connection-status");
+    await page.waitForFunction(() => document.querySelector('[data-testid="connection-status"]')?.getAttribute("data-state") === "refused");
+    assert.match(await status.textContent(), /login refused; not retrying/);
+    assert.match(await status.textContent(), /not authorized/);
+    assert.doesNotMatch(await status.textContent(), /Reconnecting/);
+    const row = page.locator('[data-testid="profile-row"][data-profile-id="p-hq"]');
+    assert.equal(await row.getByTestId("profile-state").textContent(), "login refused");
+    await row.getByTestId("profile-retry").click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="connection-status"]')?.getAttribute("data-state") === "connected");
+    assert.equal(await page.getByTestId("profile-retry").count(), 0);
+  });
+
+  it("connects again once the refused profile is saved", async () => {
+    const page = await h.open({ hash: "#/connection", scenario: { connection: { profile_id: "p-hq", profile_name: "HQ broker", state: "refused", last_error: "the broker refused the connection: not authorized" } } });
+    await page.waitForFunction(() => document.querySelector('[data-testid="connection-status"]')?.getAttribute("data-state") === "refused");
+    const row = page.locator('[data-testid="profile-row"][data-profile-id="p-hq"]');
+    await row.getByRole("button", { name: "Edit HQ broker" }).click();
+    await page.getByTestId("profile-password").fill("the-right-one");
+    await page.getByTestId("profile-save").click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="connection-status"]')?.getAttribute("data-state") === "connected");
+  });
+
   it("has an empty state that says what to do", async () => {
     const page = await h.open({ hash: "#/connection", scenario: { world: "empty" } });
     const empty = page.getByTestId("empty-state");

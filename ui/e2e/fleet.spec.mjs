@@ -52,6 +52,21 @@ describe("fleet view", () => {
     assert.equal(await page.getByTestId("error-banner").getAttribute("data-code"), "conflict");
   });
 
+  it("refuses a path the window makes up: file commands take dialog handles only", async () => {
+    const page = await h.open({ hash: "#/fleet" });
+    await page.getByTestId("view-fleet").waitFor();
+    const codes = await page.evaluate(async () => {
+      const invoke = window.__TAURI_INTERNALS__.invoke;
+      const code = (p) => p.then(() => "accepted", (e) => e.code);
+      return [
+        await code(invoke("fleet_import_csv", { file: "/etc/passwd" })),
+        await code(invoke("firmware_add", { file: "/home/ops/fw.bin", version: "1.0.0", onProgress: null })),
+        await code(invoke("deployment_export_csv", { deploymentId: "x", file: "/tmp/out.csv" })),
+      ];
+    });
+    assert.deepEqual(codes, ["invalid_input", "invalid_input", "invalid_input"]);
+  });
+
   it("has an empty state that says what to do", async () => {
     const page = await h.open({ hash: "#/fleet", scenario: { world: "empty" } });
     assert.match(await page.getByTestId("empty-state").textContent(), /import a CSV/);

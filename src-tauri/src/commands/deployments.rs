@@ -7,12 +7,13 @@ use tauri::State;
 use tauri::ipc::Channel;
 
 use super::blocking;
-use crate::connection::Connection;
+use crate::connection::{Connection, ConnectionState, ConnectionStatus};
 use crate::deployments::{
     DeploymentDetail, DeploymentReview, NewDeployment, load_detail, parse_id, plan,
 };
 use crate::error::BoundaryError;
 use crate::feeds::{DeploymentFeed, Feeds};
+use crate::picked::{PickedFiles, Purpose};
 use crate::serving::Serving;
 
 /// Checks the request; nothing is sent.
@@ -32,6 +33,7 @@ pub async fn deployment_start(
     serving: State<'_, Serving>,
     request: NewDeployment,
 ) -> Result<DeploymentSummary, BoundaryError> {
+    refuse_when_login_refused(&connection.status().borrow())?;
     let plan = plan(&connection.history_path(), &serving, &request)?;
     if plan.external {
         Preflight::new()?
@@ -102,14 +104,17 @@ pub async fn deployment_resume(
     Ok(connection.service().await?.resume(id).await?)
 }
 
-/// A row per target, as `storefleet export --format csv` writes it.
+/// A row per target, as `storefleet export --format csv` writes it, to the file the user
+/// chose in the save dialog (`file`: its handle).
 #[tauri::command]
 pub async fn deployment_export_csv(
     connection: State<'_, Connection>,
+    picked: State<'_, PickedFiles>,
     deployment_id: String,
-    path: String,
+    file: String,
 ) -> Result<(), BoundaryError> {
     let id = parse_id(&deployment_id)?;
+    let path = picked.path(&file, Purpose::Save)?;
     let db = connection.history_path().to_owned();
     blocking(move || {
         let history = History::open(&db)?;
@@ -119,10 +124,63 @@ pub async fn deployment_export_csv(
             )));
         }
         let targets = history.target_statuses(id.as_str())?;
+        let shown = path.display();
         let file = std::fs::File::create(&path)
-            .map_err(|e| BoundaryError::invalid(format!("cannot write {path}: {e}")))?;
+            .map_err(|e| BoundaryError::invalid(format!("cannot write {shown}: {e}")))?;
         write_targets_csv(std::io::BufWriter::new(file), &targets)
-            .map_err(|e| BoundaryError::internal(format!("cannot write {path}: {e}")))
+            .map_err(|e| BoundaryError::internal(format!("cannot write {shown}: {e}")))
     })
     .await
+}
+
+/// With the login refused, a new deployment would wait in the outbox and go out by surprise
+/// once someone fixes the profile: refuse it instead.
+fn refuse_when_login_refused(status: &ConnectionStatus) -> Result<(), BoundaryError> {
+    if status.state == ConnectionState::Refused {
+        return Err(BoundaryError::unavailable(format!(
+            "not starting: {}; fix the broker profile and connect again",
+            status
+                .last_error
+                .as_deref()
+                .unwrap_or("the broker refused the login")
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn status(state: ConnectionState) -> ConnectionStatus {
+        ConnectionStatus {
+            profile_id: Some("p1".into()),
+            profile_name: Some("Store broker".into()),
+            broker_url: Some("mqtt://10.0.0.2:1883".into()),
+            state,
+            next_attempt_at: None,
+            attempt: None,
+            last_error: Some("the broker refused the connection: not authorized".into()),
+            outbox_waiting: 0,
+            history: crate::connection::HistoryKind::Real,
+            history_path: "/home/store/.local/share/storefleet/history.sqlite".into(),
+            history_error: None,
+        }
+    }
+
+    #[test]
+    fn no_deployment_starts_while_the_login_is_refused() {
+        let e = refuse_when_login_refused(&status(ConnectionState::Refused)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unavailable);
+        assert!(e.message.contains("not authorized"), "{}", e.message);
+        // Offline or reconnecting, deployments wait in the outbox as designed.
+        for state in [
+            ConnectionState::Disconnected,
+            ConnectionState::Reconnecting,
+            ConnectionState::Connected,
+        ] {
+            assert!(refuse_when_login_refused(&status(state)).is_ok());
+        }
+    }
 }

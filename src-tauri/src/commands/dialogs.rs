@@ -1,12 +1,14 @@
 //! Native file dialogs (rfd on GTK, macOS and Windows), run on the main thread as the
-//! toolkits require; the command waits for the user's choice.
+//! toolkits require; the command waits for the user's choice. The chosen path stays here:
+//! the window gets a handle for it ([`PickedFile`]), which the file commands take.
 
 use serde::Deserialize;
-use tauri::{AppHandle, Manager};
+use tauri::{AppHandle, Manager, State};
 use tokio::sync::oneshot;
 use ts_rs::TS;
 
 use crate::error::BoundaryError;
+use crate::picked::{PickedFile, PickedFiles, Purpose};
 
 #[derive(Debug, Clone, Deserialize, TS)]
 pub struct DialogFilter {
@@ -17,7 +19,7 @@ pub struct DialogFilter {
 async fn on_main_thread(
     app: &AppHandle,
     show: impl FnOnce(rfd::FileDialog) -> Option<std::path::PathBuf> + Send + 'static,
-) -> Result<Option<String>, BoundaryError> {
+) -> Result<Option<std::path::PathBuf>, BoundaryError> {
     let (tx, rx) = oneshot::channel();
     let window = app.get_webview_window("main");
     app.run_on_main_thread(move || {
@@ -28,39 +30,41 @@ async fn on_main_thread(
         let _ = tx.send(show(dialog));
     })
     .map_err(|e| BoundaryError::internal(format!("cannot open the file dialog: {e}")))?;
-    let chosen = rx
-        .await
-        .map_err(|_| BoundaryError::internal("the file dialog closed unexpectedly"))?;
-    Ok(chosen.map(|p| p.display().to_string()))
+    rx.await
+        .map_err(|_| BoundaryError::internal("the file dialog closed unexpectedly"))
 }
 
 #[tauri::command]
 pub async fn pick_file(
     app: AppHandle,
+    picked: State<'_, PickedFiles>,
     title: String,
     filters: Vec<DialogFilter>,
-) -> Result<Option<String>, BoundaryError> {
-    on_main_thread(&app, move |mut dialog| {
+) -> Result<Option<PickedFile>, BoundaryError> {
+    let chosen = on_main_thread(&app, move |mut dialog| {
         dialog = dialog.set_title(&title);
         for f in &filters {
             dialog = dialog.add_filter(&f.name, &f.extensions);
         }
         dialog.pick_file()
     })
-    .await
+    .await?;
+    Ok(chosen.map(|path| picked.hold(path, Purpose::Open)))
 }
 
 #[tauri::command]
 pub async fn save_file(
     app: AppHandle,
+    picked: State<'_, PickedFiles>,
     title: String,
     default_name: String,
-) -> Result<Option<String>, BoundaryError> {
-    on_main_thread(&app, move |dialog| {
+) -> Result<Option<PickedFile>, BoundaryError> {
+    let chosen = on_main_thread(&app, move |dialog| {
         dialog
             .set_title(&title)
             .set_file_name(&default_name)
             .save_file()
     })
-    .await
+    .await?;
+    Ok(chosen.map(|path| picked.hold(path, Purpose::Save)))
 }

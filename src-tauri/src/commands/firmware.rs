@@ -1,7 +1,5 @@
 //! The firmware library.
 
-use std::path::PathBuf;
-
 use storefleet::firmware::{Deployable, Library, Preflight};
 use storefleet::history::Artifact;
 use tauri::State;
@@ -11,6 +9,7 @@ use super::blocking;
 use crate::connection::Connection;
 use crate::error::BoundaryError;
 use crate::firmware::{ArtifactView, HashProgress, PreflightReport, progress_sender};
+use crate::picked::{PickedFiles, Purpose};
 use crate::serving::Serving;
 
 #[tauri::command]
@@ -26,20 +25,23 @@ pub async fn firmware_list(
         .collect())
 }
 
-/// Hashes the file (progress on `on_progress`), registers it and serves it.
+/// Hashes the file the user picked (`file`: its handle; progress on `on_progress`), registers
+/// it and serves it.
 #[tauri::command]
 pub async fn firmware_add(
     connection: State<'_, Connection>,
     serving: State<'_, Serving>,
-    path: String,
+    picked: State<'_, PickedFiles>,
+    file: String,
     version: String,
     on_progress: Channel<HashProgress>,
 ) -> Result<ArtifactView, BoundaryError> {
+    let path = picked.path(&file, Purpose::Open)?;
     let db = connection.history_path().to_owned();
     let (artifact, deployable) = blocking(move || {
         let library = Library::open(&db)?;
         let mut progress = progress_sender(on_progress);
-        let artifact = library.add(&PathBuf::from(path), version.trim(), None, &mut progress)?;
+        let artifact = library.add(&path, version.trim(), None, &mut progress)?;
         let deployable = library.ensure_deployable(artifact.id).ok();
         Ok((artifact, deployable))
     })

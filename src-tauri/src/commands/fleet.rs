@@ -7,6 +7,7 @@ use tauri::State;
 use super::blocking;
 use crate::connection::Connection;
 use crate::error::BoundaryError;
+use crate::picked::{PickedFiles, Purpose};
 
 /// Every known controller (discovered, imported or added by hand), by store.
 #[tauri::command]
@@ -17,17 +18,19 @@ pub async fn fleet_list(
     blocking(move || Ok(History::open(&db)?.controllers()?)).await
 }
 
-/// Imports an inventory CSV (`store_id,controller_id[,store_name,controller_name]`); one bad
-/// row refuses the whole file.
+/// Imports the inventory CSV the user picked (`file`: its handle;
+/// `store_id,controller_id[,store_name,controller_name]`); one bad row refuses the whole file.
 #[tauri::command]
 pub async fn fleet_import_csv(
     connection: State<'_, Connection>,
-    path: String,
+    picked: State<'_, PickedFiles>,
+    file: String,
 ) -> Result<ImportReport, BoundaryError> {
+    let path = picked.path(&file, Purpose::Open)?;
     let db = connection.history_path().to_owned();
     blocking(move || {
-        let report = crate::fleet::import_csv(&History::open(&db)?, std::path::Path::new(&path))?;
-        tracing::info!(%path, added = report.added, updated = report.updated, "inventory imported");
+        let report = crate::fleet::import_csv(&History::open(&db)?, &path)?;
+        tracing::info!(path = %path.display(), added = report.added, updated = report.updated, "inventory imported");
         Ok(report)
     })
     .await

@@ -66,32 +66,34 @@ async fn demo(args: Args) -> ExitCode {
     // The demo's own history: nothing of it mixes with real work.
     let history = options.dir.join(storefleet::sim::DEMO_HISTORY_FILE);
     // One fact per line, `name: value`, so scripts and tests can read them.
-    println!(
+    outln!(
         "Storefleet demo: {} simulated controllers in {} stores.",
         demo.fleet.controllers().len(),
         args.stores
     );
-    println!("broker: {url}");
-    println!("fleet CSV: {}", demo.fleet_csv.display());
-    println!("history: {}", history.display());
-    println!("firmware: {}", fw.path.display());
-    println!(
+    outln!("broker: {url}");
+    outln!("fleet CSV: {}", demo.fleet_csv.display());
+    outln!("history: {}", history.display());
+    outln!("firmware: {}", fw.path.display());
+    outln!(
         "firmware version: {} ({} bytes, MD5 {})",
-        fw.version, fw.size, fw.md5
+        fw.version,
+        fw.size,
+        fw.md5
     );
-    println!("Deploy it from another terminal:");
-    println!(
+    outln!("Deploy it from another terminal:");
+    outln!(
         "  storefleet --db {} deploy --broker {url} --firmware {} --version {} --targets-csv {} --wait",
         history.display(),
         fw.path.display(),
         fw.version,
         demo.fleet_csv.display()
     );
-    println!("Ctrl-C stops the demo.");
+    outln!("Ctrl-C stops the demo.");
     interrupted().await;
     let Demo { fleet, broker, .. } = demo;
     let stats = fleet.shutdown(Duration::from_secs(2)).await;
-    println!("demo: {stats}");
+    outln!("demo: {stats}");
     // rumqttd cannot be stopped; the broker ends with the process.
     let _ = broker;
     ExitCode::SUCCESS

@@ -15,11 +15,12 @@ use storefleet::firmware::{
 };
 use storefleet::fleet::read_targets_csv;
 use storefleet::history::{DownloadWriter, History};
+use storefleet::link::LinkState;
 use storefleet::protocol::{Id, Md5Hex, TopicPrefix};
 use storefleet::service::{Service, ServiceConfig};
 
 use crate::failure::{Failure, INCOMPLETE, PAUSED};
-use crate::follow::{Ended, Until, follow};
+use crate::follow::{Ended, Until, first_contact, follow};
 use crate::policy_args::PolicyArgs;
 use crate::report::{Reporter, load_status, status_json};
 
@@ -243,6 +244,11 @@ pub async fn run(
         identity: None,
     })
     .await?;
+    // Connect first: a refused login makes nothing that could go out by surprise later.
+    if let Err(refused) = first_contact(&service).await {
+        service.shutdown().await;
+        return Err(refused);
+    }
     let mut events = service.subscribe();
     let summary = service.deploy(spec).await?;
     let id = summary.deployment_id.clone();
@@ -271,7 +277,14 @@ pub async fn run(
     } else {
         Until::Published
     };
-    let ended = follow(&service, &mut events, db, &id, until, None, &reporter).await?;
+    let ended = match follow(&service, &mut events, db, &id, until, None, &reporter).await {
+        Ok(ended) => ended,
+        Err(failure) => {
+            withdraw_if_refused(&service, &id).await;
+            service.shutdown().await;
+            return Err(failure);
+        }
+    };
     service.sync().await?;
     service.shutdown().await;
 
@@ -304,6 +317,23 @@ pub async fn run(
         Ended::Done if !args.wait => Ok(0),
         Ended::Done if c.completed as u64 == row.target_count => Ok(0),
         Ended::Done => Ok(INCOMPLETE),
+    }
+}
+
+/// Made offline, then refused at the first connection: while nothing has left, cancelling
+/// withdraws every command at once (nothing is sent), so the deployment does not go out by
+/// surprise from the next process that connects.
+async fn withdraw_if_refused(service: &Service, id: &Id) {
+    if !matches!(service.link_state(), Some(LinkState::Refused { .. })) {
+        return;
+    }
+    if let Ok(Some(summary)) = service.summary(id.clone()).await
+        && summary.counts.queued == summary.total
+    {
+        if let Err(e) = service.cancel(id.clone()).await {
+            tracing::warn!(error = %e, "cannot withdraw the refused deployment");
+        }
+        let _ = service.sync().await;
     }
 }
 

@@ -92,6 +92,13 @@ impl From<storefleet::service::ServiceError> for Failure {
 
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            // stdout's reader went away (`| head`): it has what it wanted; end quietly.
+            return Self {
+                code: 0,
+                message: String::new(),
+            };
+        }
         Self::error(e.to_string())
     }
 }

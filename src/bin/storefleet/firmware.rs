@@ -83,7 +83,7 @@ pub fn run(cmd: FirmwareCommand, db: &Path) -> Result<(), Failure> {
             if json {
                 print_json(&status);
             } else {
-                println!(
+                outln!(
                     "added firmware {}: {} {} ({}, MD5 {})",
                     artifact.id,
                     artifact.name,
@@ -105,7 +105,7 @@ pub fn run(cmd: FirmwareCommand, db: &Path) -> Result<(), Failure> {
         }
         FirmwareCommand::Remove { id } => {
             let a = library.remove(id)?;
-            println!("removed firmware {id} ({} {})", a.name, a.version);
+            outln!("removed firmware {id} ({} {})", a.name, a.version);
             Ok(())
         }
         FirmwareCommand::Rehash { id, json } => {
@@ -116,12 +116,12 @@ pub fn run(cmd: FirmwareCommand, db: &Path) -> Result<(), Failure> {
             if json {
                 print_json(&library.get(id)?);
             } else if a.md5 == before.md5 && a.size == before.size {
-                println!(
+                outln!(
                     "firmware {id} is unchanged (MD5 {}); it can be deployed",
                     a.md5
                 );
             } else {
-                println!(
+                outln!(
                     "firmware {id} rehashed: {}, MD5 {} (was {}); old URLs of it no longer work",
                     human_size(a.size),
                     a.md5,
@@ -145,7 +145,7 @@ pub fn run(cmd: FirmwareCommand, db: &Path) -> Result<(), Failure> {
                             "checksum": report.md5, "elapsed_ms": report.elapsed.as_millis() as u64,
                         }));
                     } else {
-                        println!(
+                        outln!(
                             "ok: {} serves firmware {id} exactly ({}, MD5 {})",
                             report.url,
                             human_size(report.size),
@@ -172,10 +172,10 @@ pub fn run(cmd: FirmwareCommand, db: &Path) -> Result<(), Failure> {
             if json {
                 print_json(&downloads);
             } else if downloads.is_empty() {
-                println!("no downloads recorded");
+                outln!("no downloads recorded");
             } else {
                 for d in &downloads {
-                    println!("{}", describe_download(&d.record));
+                    outln!("{}", describe_download(&d.record));
                 }
             }
             Ok(())
@@ -212,7 +212,7 @@ fn serve(library: Library, db: &Path, config: ServerConfig) -> Result<(), Failur
         for deployable in &ready {
             let url = server.publish(deployable);
             let a = deployable.artifact();
-            println!("firmware {} ({} {}): {url}", a.id, a.name, a.version);
+            outln!("firmware {} ({} {}): {url}", a.id, a.name, a.version);
         }
         for why in &refused {
             eprintln!("not serving: {why}");
@@ -283,7 +283,7 @@ fn progress_printer(path: &Path, json: bool) -> impl FnMut(HashProgress) {
 }
 
 fn print_json<T: serde::Serialize + ?Sized>(value: &T) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string(value).expect("CLI values serialize")
     );
@@ -291,14 +291,17 @@ fn print_json<T: serde::Serialize + ?Sized>(value: &T) {
 
 fn print_table(list: &[ArtifactStatus]) {
     if list.is_empty() {
-        println!(
-            "no firmware registered; add some with `storefleet firmware add PATH --version V`"
-        );
+        outln!("no firmware registered; add some with `storefleet firmware add PATH --version V`");
         return;
     }
-    println!(
+    outln!(
         "{:>4}  {:<16}  {:<20}  {:>10}  {:<32}  {:<7}  PATH",
-        "ID", "VERSION", "NAME", "SIZE", "MD5", "STATE"
+        "ID",
+        "VERSION",
+        "NAME",
+        "SIZE",
+        "MD5",
+        "STATE"
     );
     for s in list {
         let a = &s.artifact;
@@ -307,7 +310,7 @@ fn print_table(list: &[ArtifactStatus]) {
             ArtifactState::Stale => "STALE",
             ArtifactState::Missing => "MISSING",
         };
-        println!(
+        outln!(
             "{:>4}  {:<16}  {:<20}  {:>10}  {:<32}  {:<7}  {}",
             a.id,
             a.version,
@@ -322,10 +325,10 @@ fn print_table(list: &[ArtifactStatus]) {
         let id = s.artifact.id;
         match s.state {
             ArtifactState::Ready => {}
-            ArtifactState::Stale => println!(
+            ArtifactState::Stale => outln!(
                 "firmware {id} changed after it was hashed and cannot be deployed: run `storefleet firmware rehash {id}`"
             ),
-            ArtifactState::Missing => println!(
+            ArtifactState::Missing => outln!(
                 "firmware {id} cannot be deployed: {} is missing",
                 s.artifact.path.display()
             ),

@@ -128,7 +128,11 @@ fn list(db: &Path, json: bool) -> Result<u8, Failure> {
         "source",
     ]
     .map(str::to_owned);
-    let rows: Vec<[String; 8]> = controllers.iter().map(table_row).collect();
+    // Names and versions may come from the broker: no control characters on the terminal.
+    let rows: Vec<[String; 8]> = controllers
+        .iter()
+        .map(|c| table_row(c).map(|cell| crate::terminal::shown(&cell).into_owned()))
+        .collect();
     let mut widths = header.clone().map(|h| h.chars().count());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -57,13 +57,9 @@ pub async fn follow(
     let deadline = limit.map(|l| tokio::time::Instant::now() + l);
     let mut poll = tokio::time::interval(Duration::from_millis(200));
     let ended = loop {
-        if let Some(LinkState::Reconnecting { error, .. }) = service.link_state()
-            && error.starts_with("TLS")
-        {
-            // A certificate problem does not heal by waiting: say so instead of hanging.
-            return Err(Failure::error(format!(
-                "cannot connect to the broker: {error}"
-            )));
+        if let Some(LinkState::Refused { reason }) = service.link_state() {
+            // A refused login or certificate does not heal by waiting: say so, do not hang.
+            return Err(refusal(&reason));
         }
         let summary = service
             .summary(id.clone())
@@ -153,6 +149,29 @@ pub fn history_failing(error: &str, since_ms: u64) -> Result<(), Failure> {
     }
     tracing::warn!(%error, since_ms, "the history cannot be written; retrying");
     Ok(())
+}
+
+/// The one line a refused connection ends a command with (exit 1).
+pub fn refusal(reason: &str) -> Failure {
+    Failure::error(format!("not connecting again: {reason}"))
+}
+
+/// Waits for the outcome of the first connection attempt (within the connect timeout), so
+/// that a refused login or a failed TLS handshake ends the command before it makes anything:
+/// nothing is left in the outbox to go out later. An unreachable broker is not an error: the
+/// command goes on offline, its commands waiting in the outbox, as DESIGN.md section 3 asks.
+pub async fn first_contact(service: &Service) -> Result<(), Failure> {
+    const LIMIT: Duration = Duration::from_secs(12);
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        match service.link_state() {
+            Some(LinkState::Refused { reason }) => return Err(refusal(&reason)),
+            Some(LinkState::Connecting) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            _ => return Ok(()),
+        }
+    }
 }
 
 /// Lets the replies the broker kept for this installation arrive before acting on the

@@ -24,7 +24,7 @@ const ALL_MESSAGES: usize = usize::MAX >> 1;
 pub fn status(db: &Path, id: &str) -> Result<u8, Failure> {
     let history = History::open(db)?;
     let (row, targets) = load_status(&history, id)?;
-    println!("{}", status_json(&row, &targets));
+    outln!("{}", status_json(&row, &targets));
     Ok(0)
 }
 
@@ -63,8 +63,8 @@ pub fn deployments(db: &Path, json_out: bool) -> Result<u8, Failure> {
             writeln!(
                 out,
                 "{:<36}  {:<12}  {:<24}  {:>7}  {:>9}  {:>6}  {state:<9}  {}",
-                r.deployment_id,
-                r.firmware_version,
+                crate::terminal::shown(&r.deployment_id),
+                crate::terminal::shown(&r.firmware_version),
                 timestamp(r.created_at),
                 r.target_count,
                 r.counts.completed,
@@ -84,8 +84,13 @@ pub fn export(db: &Path, id: &str, format: ExportFormat) -> Result<u8, Failure> 
     let stdout = std::io::stdout().lock();
     match format {
         ExportFormat::Csv => {
-            storefleet::history::write_targets_csv(stdout, &targets)
-                .map_err(|e| Failure::error(e.to_string()))?;
+            // The io::Error itself, so that a closed pipe ends the command quietly.
+            storefleet::history::write_targets_csv(stdout, &targets).map_err(|e| {
+                match e.into_kind() {
+                    csv::ErrorKind::Io(e) => Failure::from(e),
+                    other => Failure::error(format!("cannot write the CSV: {other:?}")),
+                }
+            })?;
         }
         ExportFormat::Jsonl => {
             let mut out = stdout;

@@ -7,14 +7,16 @@ use serde_json::json;
 use storefleet::durations::parse_duration;
 use storefleet::engine::{DeploymentState, EngineError};
 use storefleet::history::History;
+use storefleet::link::LinkState;
 use storefleet::protocol::{Id, TopicPrefix};
 use storefleet::service::{Service, ServiceConfig, ServiceError, ServiceEvent};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::failure::{Failure, INCOMPLETE, PAUSED};
-use crate::follow::{Ended, Until, catch_up, follow};
+use crate::follow::{Ended, Until, catch_up, first_contact, follow, refusal};
 use crate::report::{Reporter, load_status, status_json, transition_json};
+use crate::terminal::shown;
 
 #[derive(clap::Args)]
 pub struct CancelArgs {
@@ -70,13 +72,18 @@ fn deployment_id(text: &str) -> Result<Id, Failure> {
 
 async fn start(db: &Path, broker: &crate::broker::BrokerArgs) -> Result<Service, Failure> {
     let broker = broker.settings()?;
-    Ok(Service::start(ServiceConfig {
+    let service = Service::start(ServiceConfig {
         history: db.to_path_buf(),
         broker: Some(broker),
         topic_prefix: TopicPrefix::default(),
         identity: None,
     })
-    .await?)
+    .await?;
+    if let Err(refused) = first_contact(&service).await {
+        service.shutdown().await;
+        return Err(refused);
+    }
+    Ok(service)
 }
 
 /// Prints the final status line and maps how following ended to an exit code.
@@ -256,12 +263,16 @@ pub async fn watch(
                         if args.json {
                             reporter.line(&transition_json(t));
                         } else {
-                            let errors = if t.errors.is_empty() { String::new() } else { format!(" ({})", t.errors.join("; ")) };
-                            println!("{} {}/{} attempt {}: {} -> {}{errors}", t.deployment_id, t.store_id, t.controller_id, t.attempt, t.from.as_str(), t.to.as_str());
+                            let errors = if t.errors.is_empty() { String::new() } else { format!(" ({})", shown(&t.errors.join("; "))) };
+                            outln!("{} {}/{} attempt {}: {} -> {}{errors}", t.deployment_id, shown(t.store_id.as_str()), shown(t.controller_id.as_str()), t.attempt, t.from.as_str(), t.to.as_str());
                         }
                     }
                 }
                 Ok(ServiceEvent::Rollout(batch)) => reporter.rollout(&batch),
+                Ok(ServiceEvent::Link(LinkState::Refused { reason })) => {
+                    service.shutdown().await;
+                    return Err(refusal(&reason));
+                }
                 Ok(ServiceEvent::Link(state)) => {
                     if args.json {
                         reporter.line(&json!({"event": "connection", "state": format!("{state:?}")}));

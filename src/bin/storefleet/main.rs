@@ -6,6 +6,8 @@
 //! missing or changed file, unknown id, a URL that does not serve the firmware), with a
 //! one-line reason on stderr and nothing published; 1 any other error.
 
+#[macro_use]
+mod stdout;
 mod broker;
 mod demo;
 mod deploy;
@@ -19,6 +21,7 @@ mod policy_args;
 mod report;
 mod reserve;
 mod sim;
+mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -123,8 +126,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(failure) if failure.message.is_empty() => ExitCode::from(failure.code),
         Err(failure) => {
-            eprintln!("storefleet: {}", failure.message);
+            eprintln!("storefleet: {}", terminal::shown(&failure.message));
             ExitCode::from(failure.code)
         }
     }

@@ -107,19 +107,20 @@ impl Reporter {
 
     pub fn line(&self, value: &Value) {
         if self.json {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{value}");
-            let _ = out.flush();
+            outln!("{value}");
         }
     }
 
     pub fn transitions(&self, transitions: &[Transition]) {
         if self.json {
             let mut out = std::io::stdout().lock();
-            for t in transitions {
-                let _ = writeln!(out, "{}", transition_json(t));
+            let written = transitions
+                .iter()
+                .try_for_each(|t| writeln!(out, "{}", transition_json(t)))
+                .and_then(|()| out.flush());
+            if let Err(e) = written {
+                crate::stdout::failed(&e);
             }
-            let _ = out.flush();
         }
     }
 
@@ -177,7 +178,7 @@ impl Reporter {
     /// A human summary on stdout when not in JSON mode.
     pub fn human(&self, text: &str) {
         if !self.json {
-            println!("{text}");
+            outln!("{}", crate::terminal::shown(text));
         }
     }
 }

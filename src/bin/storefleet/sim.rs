@@ -143,7 +143,7 @@ async fn simulate(args: Args, broker: Option<String>) -> ExitCode {
     }
     interrupted().await;
     let stats = fleet.shutdown(Duration::from_secs(2)).await;
-    println!("sim: {stats}; seed {seed}");
+    outln!("sim: {stats}; seed {seed}");
     ExitCode::SUCCESS
 }
 

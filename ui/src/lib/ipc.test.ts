@@ -70,16 +70,21 @@ describe("typed wrappers", () => {
       seen.push([cmd, args]);
       return null;
     });
-    const { deploymentAction, fleetAdd, historyList, saveFile } = await import("./ipc");
+    const { deploymentAction, deploymentExportCsv, fleetAdd, fleetImportCsv, historyList, saveFile } = await import("./ipc");
     await deploymentAction("retry", "dep-1");
     await fleetAdd("s1", "c1", null, "till");
     await historyList(null);
     await saveFile("Export", "dep-1.csv");
+    await fleetImportCsv("h-open");
+    await deploymentExportCsv("dep-1", "h-save");
     expect(seen).toEqual([
       ["deployment_retry", { deploymentId: "dep-1" }],
       ["fleet_add", { storeId: "s1", controllerId: "c1", storeName: null, controllerName: "till" }],
       ["history_list", { query: null }],
       ["save_file", { title: "Export", defaultName: "dep-1.csv" }],
+      // File commands take the dialog's handle, never a path.
+      ["fleet_import_csv", { file: "h-open" }],
+      ["deployment_export_csv", { deploymentId: "dep-1", file: "h-save" }],
     ]);
   });
 
@@ -119,7 +124,7 @@ describe("typed wrappers", () => {
     });
     const { firmwareAdd } = await import("./ipc");
     const progress: number[] = [];
-    await firmwareAdd("/fw.bin", "1.0", (p) => progress.push(p.bytes_done));
+    await firmwareAdd("h-fw", "1.0", (p) => progress.push(p.bytes_done));
     expect(progress).toEqual([50, 100]);
   });
 });

@@ -26,6 +26,7 @@ import type { ImportReport } from "../bindings/ImportReport";
 import type { MessageRow } from "../bindings/MessageRow";
 import type { NewDeployment } from "../bindings/NewDeployment";
 import type { Notice } from "../bindings/Notice";
+import type { PickedFile } from "../bindings/PickedFile";
 import type { PreflightReport } from "../bindings/PreflightReport";
 import type { ProfileInput } from "../bindings/ProfileInput";
 import type { RolloutPolicy } from "../bindings/RolloutPolicy";
@@ -61,6 +62,7 @@ export type {
   MessageRow,
   NewDeployment,
   Notice,
+  PickedFile,
   PreflightReport,
   ProfileInput,
   RolloutPolicy,
@@ -162,17 +164,19 @@ export const disconnect = () => call<ConnectionStatus>("disconnect");
 export const connectionWatch = (onEvent: (status: ConnectionStatus) => void) =>
   subscribe<ConnectionStatus>("connection_watch", {}, onEvent);
 
-// Native dialogs.
+// Native dialogs. The chosen path stays in Rust; the window gets a handle for it, which the
+// file commands below take (they accept no path).
 
 export const pickFile = (title: string, filters: FileFilter[]) =>
-  call<string | null>("pick_file", { title, filters });
+  call<PickedFile | null>("pick_file", { title, filters });
 export const saveFile = (title: string, defaultName: string) =>
-  call<string | null>("save_file", { title, defaultName });
+  call<PickedFile | null>("save_file", { title, defaultName });
 
 // Fleet.
 
 export const fleetList = () => call<Controller[]>("fleet_list");
-export const fleetImportCsv = (path: string) => call<ImportReport>("fleet_import_csv", { path });
+/** `file`: the handle of a CSV the user picked with `pickFile`. */
+export const fleetImportCsv = (file: string) => call<ImportReport>("fleet_import_csv", { file });
 export const fleetAdd = (
   storeId: string,
   controllerId: string,
@@ -184,13 +188,14 @@ export const fleetAdd = (
 
 export const firmwareList = () => call<ArtifactView[]>("firmware_list");
 
-/** Hashes and registers a file; `onProgress` sees the bytes hashed so far. */
+/** Hashes and registers a file (`file`: a `pickFile` handle); `onProgress` sees the bytes
+ * hashed so far. */
 export async function firmwareAdd(
-  path: string,
+  file: string,
   version: string,
   onProgress: (progress: HashProgress) => void,
 ): Promise<ArtifactView> {
-  return call<ArtifactView>("firmware_add", { path, version, onProgress: new Channel(onProgress) });
+  return call<ArtifactView>("firmware_add", { file, version, onProgress: new Channel(onProgress) });
 }
 
 export async function firmwareRehash(
@@ -219,8 +224,9 @@ export const deploymentWatch = (deploymentId: string, onEvent: (feed: Deployment
 export type DeploymentAction = "cancel" | "retry" | "pause" | "resume";
 export const deploymentAction = (action: DeploymentAction, deploymentId: string) =>
   call<DeploymentSummary>(`deployment_${action}`, { deploymentId });
-export const deploymentExportCsv = (deploymentId: string, path: string) =>
-  call<null>("deployment_export_csv", { deploymentId, path });
+/** `file`: the handle of the file the user chose with `saveFile`. */
+export const deploymentExportCsv = (deploymentId: string, file: string) =>
+  call<null>("deployment_export_csv", { deploymentId, file });
 
 // History and activity.
 

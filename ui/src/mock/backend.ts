@@ -24,7 +24,7 @@ type Sink<T> = { onmessage: (message: T) => void };
 export type MockOptions = {
   /** Commands that fail, with the boundary error they reject with. */
   fail?: Record<string, { code: ErrorCode; message: string }>;
-  /** What the native file dialog "picks". */
+  /** What the native file dialog "picks" (a path; the window sees only its handle). */
   pickFile?: string | null;
   connection?: Partial<ConnectionStatus>;
 };
@@ -122,6 +122,28 @@ export class MockBackend {
     };
   }
 
+  /** Paths "chosen" in the dialog, by handle, as `src-tauri/src/picked.rs` keeps them. */
+  private readonly handles = new Map<string, { path: string; purpose: "open" | "save" }>();
+
+  private hold(path: string, purpose: "open" | "save") {
+    const handle = Array.from({ length: 32 }, () => "0123456789abcdef"[Math.floor(Math.random() * 16)]).join("");
+    this.handles.set(handle, { path, purpose });
+    return { handle, name: path.split(/[\\/]/).pop() ?? path, path };
+  }
+
+  /** The path behind a handle, refused as the real commands refuse it. */
+  private picked(handle: unknown, purpose: "open" | "save"): string {
+    const held = this.handles.get(String(handle));
+    if (!held) throw fail("invalid_input", "unknown file handle: choose the file in the dialog again");
+    if (held.purpose !== purpose) {
+      throw fail(
+        "invalid_input",
+        purpose === "open" ? "that file was chosen to be written, not read" : "that file was chosen to be read, not written",
+      );
+    }
+    return held.path;
+  }
+
   /** Channels deliver deserialised copies, as Tauri's do. */
   private send<T>(sink: Sink<T>, message: T) {
     this.delivered += 1;
@@ -166,6 +188,10 @@ export class MockBackend {
           demo: false,
         };
         w.profiles = old ? w.profiles.map((x) => (x.id === id ? saved : x)) : [...w.profiles, saved];
+        // As the real one: a refused login is tried again once its profile changes.
+        if (this.connection.state === "refused" && this.connection.profile_id === id) {
+          this.setConnection({ state: "connected", last_error: null });
+        }
         return saved;
       }
       case "profile_remove":
@@ -197,13 +223,16 @@ export class MockBackend {
         this.send(sink, this.connection);
         return null;
       }
-      case "pick_file":
-        return this.options.pickFile === undefined ? "/home/ops/firmware/store-ctl-2.6.0-rc1.bin" : this.options.pickFile;
+      case "pick_file": {
+        const path = this.options.pickFile === undefined ? "/home/ops/firmware/store-ctl-2.6.0-rc1.bin" : this.options.pickFile;
+        return path === null ? null : this.hold(path, "open");
+      }
       case "save_file":
-        return `/home/ops/exports/${String(args.defaultName)}`;
+        return this.hold(`/home/ops/exports/${String(args.defaultName)}`, "save");
       case "fleet_list":
         return w.controllers;
       case "fleet_import_csv": {
+        this.picked(args.file, "open");
         const added: Controller[] = [1, 2].map((n) => ({
           store_id: "store-013",
           controller_id: `pos-${String(n).padStart(2, "0")}`,
@@ -242,7 +271,7 @@ export class MockBackend {
       case "firmware_list":
         return w.artifacts;
       case "firmware_add":
-        return this.hash(String(args.path), String(args.version), args.onProgress as Sink<unknown>);
+        return this.hash(this.picked(args.file, "open"), String(args.version), args.onProgress as Sink<unknown>);
       case "firmware_rehash": {
         const a = w.artifacts.find((x) => x.id === args.artifactId);
         if (!a) throw fail("not_found", `no firmware ${String(args.artifactId)}`);
@@ -261,6 +290,9 @@ export class MockBackend {
       case "deployment_review":
         return this.review(args.request as NewDeployment);
       case "deployment_start":
+        if (this.connection.state === "refused") {
+          throw fail("unavailable", `not starting: ${this.connection.last_error ?? "the broker refused the login"}; fix the broker profile and connect again`);
+        }
         return this.start(args.request as NewDeployment);
       case "deployment_detail": {
         const d = this.deployments.get(String(args.deploymentId));
@@ -281,6 +313,7 @@ export class MockBackend {
       case "deployment_resume":
         return this.control(cmd.slice("deployment_".length), String(args.deploymentId));
       case "deployment_export_csv":
+        this.picked(args.file, "save");
         if (!this.deployments.has(String(args.deploymentId))) throw fail("not_found", "no such deployment");
         return null;
       case "history_list": {

@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { MockBackend } from "./backend";
+import { demoWorld } from "./fixtures";
+
+// The mock must refuse what the real commands refuse (src-tauri/src/picked.rs): file commands
+// take only handles from the dialog commands, each for its purpose.
+describe("file handles in the mock backend", () => {
+  const backend = () => new MockBackend(demoWorld(Date.now()), { pickFile: "/home/ops/fleet.csv" });
+  const code = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      return (e as { code: string }).code;
+    }
+    return "accepted";
+  };
+
+  it("accepts a handle from the dialog and refuses a path the window made up", () => {
+    const b = backend();
+    const picked = b.handle("pick_file", { title: "Import", filters: [] }) as { handle: string; name: string; path: string };
+    expect(picked.name).toBe("fleet.csv");
+    expect(picked.handle).toMatch(/^[0-9a-f]{32}$/);
+    expect(code(() => b.handle("fleet_import_csv", { file: picked.handle }))).toBe("accepted");
+    for (const made_up of ["/etc/passwd", picked.path, "", undefined]) {
+      expect(code(() => b.handle("fleet_import_csv", { file: made_up }))).toBe("invalid_input");
+      expect(code(() => b.handle("deployment_export_csv", { deploymentId: "x", file: made_up }))).toBe("invalid_input");
+    }
+  });
+
+  it("keeps open and save handles apart", () => {
+    const b = backend();
+    const open = b.handle("pick_file", { title: "Import", filters: [] }) as { handle: string };
+    const save = b.handle("save_file", { title: "Export", defaultName: "d.csv" }) as { handle: string };
+    expect(code(() => b.handle("fleet_import_csv", { file: save.handle }))).toBe("invalid_input");
+    expect(code(() => b.handle("deployment_export_csv", { deploymentId: "x", file: open.handle }))).toBe("invalid_input");
+  });
+});
