@@ -6,13 +6,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use storefleet::engine::{
-    DeploymentSpec, DeploymentSummary, Firmware, RolloutPolicy, TargetKey, Timeouts, plan_waves,
-};
-use storefleet::firmware::{Deployable, Library, preflight::parse_url};
+use storefleet::engine::{DeploymentSpec, DeploymentSummary, RolloutPolicy, TargetKey, plan_waves};
+use storefleet::firmware::{Deployable, Library};
 pub use storefleet::history::DeploymentDetail;
 use storefleet::history::History;
-use storefleet::protocol::{Id, Md5Hex};
+use storefleet::protocol::Id;
+use storefleet::service::new_deployment::{
+    FileSource, NewDeployment as CoreRequest, Prepared, prepare,
+};
 use ts_rs::TS;
 
 use crate::connection::Connection;
@@ -92,56 +93,36 @@ pub fn plan(
     serving: &Serving,
     request: &NewDeployment,
 ) -> Result<Plan, BoundaryError> {
-    if request.targets.is_empty() {
-        return Err(BoundaryError::invalid("choose at least one controller"));
-    }
-    if request.ack_timeout_secs == 0 || request.completion_timeout_secs == 0 {
-        return Err(BoundaryError::invalid(
-            "timeouts must be at least one second",
-        ));
-    }
-    if request.completion_timeout_secs < request.ack_timeout_secs {
-        return Err(BoundaryError::invalid(
-            "the completion timeout must not be shorter than the ack timeout",
-        ));
-    }
-    let targets = parse_targets(&request.targets)?;
     let library = Library::open(history)?;
-    let deployable = library.ensure_deployable(request.artifact_id)?;
-    let artifact = deployable.artifact().clone();
-    let (file_url, external) = match &request.serving {
+    let targets = parse_targets(&request.targets)?;
+    let source = match &request.serving {
         ServingChoice::BuiltIn => {
-            let url = serving.url_for(&artifact);
-            if url.is_empty() {
-                return Err(BoundaryError::unavailable(
-                    "the built-in firmware server is not running; use an external URL",
-                ));
+            let artifact = library
+                .ensure_deployable(request.artifact_id)?
+                .into_artifact();
+            FileSource::BuiltIn {
+                url: serving.url_for(&artifact),
             }
-            (url, false)
         }
-        ServingChoice::External { url } => {
-            parse_url(url.trim())?;
-            (url.trim().to_owned(), true)
-        }
+        ServingChoice::External { url } => FileSource::External { url: url.clone() },
     };
-    let spec = DeploymentSpec {
-        deployment_id: Id::new_v4(),
-        firmware: Firmware {
-            firmware_version: artifact.version.clone(),
-            file_url: file_url.clone(),
-            file_size: artifact.size,
-            checksum: Md5Hex::parse(&artifact.md5)
-                .map_err(|e| BoundaryError::internal(e.to_string()))?,
+    let Prepared {
+        spec,
+        deployable,
+        external,
+    } = prepare(
+        &library,
+        CoreRequest {
+            artifact_id: request.artifact_id,
+            source,
+            targets,
+            ack_timeout: Duration::from_secs(request.ack_timeout_secs),
+            completion_timeout: Duration::from_secs(request.completion_timeout_secs),
+            policy: request.policy.unwrap_or_default(),
         },
-        targets,
-        timeouts: Timeouts {
-            ack: Duration::from_secs(request.ack_timeout_secs),
-            completion: Duration::from_secs(request.completion_timeout_secs),
-        },
-        policy: request.policy.unwrap_or_default(),
-    };
-    spec.check()
-        .map_err(|e| BoundaryError::invalid(e.to_string()))?;
+    )?;
+    let artifact = deployable.artifact().clone();
+    let file_url = spec.firmware.file_url.clone();
     let stores: BTreeSet<&str> = spec.targets.iter().map(|t| t.store_id.as_str()).collect();
     let mut warnings = crate::fleet::target_warnings(library.history(), &request.targets)?;
     if external {

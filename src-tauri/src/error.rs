@@ -88,6 +88,19 @@ impl From<ServiceError> for BoundaryError {
     }
 }
 
+impl From<storefleet::service::new_deployment::NewDeploymentError> for BoundaryError {
+    fn from(e: storefleet::service::new_deployment::NewDeploymentError) -> Self {
+        use storefleet::service::new_deployment::NewDeploymentError as E;
+        let code = match &e {
+            E::NoServer => ErrorCode::Unavailable,
+            E::Library(LibraryError::UnknownArtifact(_)) => ErrorCode::NotFound,
+            e if e.is_refusal() => ErrorCode::InvalidInput,
+            _ => ErrorCode::Internal,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
 impl From<PreflightRefusal> for BoundaryError {
     fn from(e: PreflightRefusal) -> Self {
         let code = match &e {

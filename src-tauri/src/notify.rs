@@ -56,7 +56,7 @@ pub fn start(app: AppHandle, mut events: broadcast::Receiver<ServiceEvent>) {
                 }
                 // Once per failure (the service retries, and the status bar shows it until
                 // it heals), and once when it heals.
-                Ok(ServiceEvent::HistoryFailed { error, since_ms }) if since_ms == 0 => Notice {
+                Ok(ServiceEvent::HistoryFailed { error, since_ms: 0 }) => Notice {
                     level: NoticeLevel::Error,
                     message: format!(
                         "The history cannot be written ({error}); retrying. Nothing is acknowledged or sent until it can."

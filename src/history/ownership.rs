@@ -200,6 +200,17 @@ impl History {
         Ok(ids)
     }
 
+    /// Deployments that finished at or after `since`.
+    pub fn finished_since(&self, since: Millis) -> Result<Vec<String>, HistoryError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT id FROM deployments WHERE finished_at >= ?1")?;
+        let ids = stmt
+            .query_map(params![ms(since)], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
     /// One deployment's commands written but not confirmed by the broker, oldest first.
     pub fn pending_commands_of(
         &self,

@@ -8,6 +8,7 @@
 
 mod driver_locks;
 mod events;
+pub mod new_deployment;
 mod owner;
 mod session_lock;
 mod writer;

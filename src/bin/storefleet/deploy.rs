@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use serde_json::json;
 use storefleet::durations::parse_duration;
-use storefleet::engine::{DeploymentSpec, Firmware, TargetKey, Timeouts, plan_waves};
+use storefleet::engine::{TargetKey, plan_waves};
 use storefleet::firmware::{
-    DEFAULT_BIND, Deployable, DownloadRecord, FirmwareServer, Library, LibraryError, Preflight,
-    ServerConfig,
+    DEFAULT_BIND, Deployable, DownloadRecord, FirmwareServer, Library, LibraryError, ServerConfig,
 };
 use storefleet::fleet::read_targets_csv;
 use storefleet::history::{DownloadWriter, History};
 use storefleet::link::LinkState;
-use storefleet::protocol::{Id, Md5Hex, TopicPrefix};
+use storefleet::protocol::{Id, TopicPrefix};
+use storefleet::service::new_deployment::{FileSource, NewDeployment, prepare};
 use storefleet::service::{Service, ServiceConfig};
 
 use crate::failure::{Failure, INCOMPLETE, PAUSED};
@@ -196,13 +196,10 @@ pub async fn run(
     // Kept alive until the command ends: the controllers download from it.
     let mut _server = None;
     let mut _downloads = None;
-    let file_url = match &args.base_url {
-        Some(base) => {
-            let url = external_url(base, &artifact.file_name());
-            let preflight = Preflight::new()?;
-            preflight.check(&url, &deployable).await?;
-            url
-        }
+    let source = match &args.base_url {
+        Some(base) => FileSource::External {
+            url: external_url(base, &artifact.file_name()),
+        },
         None => {
             let writer = Arc::new(DownloadWriter::start(db)?);
             let sink = Arc::clone(&writer);
@@ -217,26 +214,23 @@ pub async fn run(
             let url = server.publish(&deployable);
             _server = Some(server);
             _downloads = Some(writer);
-            url
+            FileSource::BuiltIn { url }
         }
     };
 
-    let spec = DeploymentSpec {
-        deployment_id: Id::new_v4(),
-        firmware: Firmware {
-            firmware_version: artifact.version.clone(),
-            file_url: file_url.clone(),
-            file_size: artifact.size,
-            checksum: Md5Hex::parse(&artifact.md5).map_err(|e| Failure::error(e.to_string()))?,
+    let prepared = prepare(
+        &library,
+        NewDeployment {
+            artifact_id: artifact.id,
+            source,
+            targets,
+            ack_timeout: args.ack_timeout,
+            completion_timeout: args.timeout,
+            policy,
         },
-        targets,
-        timeouts: Timeouts {
-            ack: args.ack_timeout,
-            completion: args.timeout,
-        },
-        policy,
-    };
-    spec.check().map_err(|e| Failure::refused(e.to_string()))?;
+    )?;
+    prepared.preflight().await?;
+    let spec = prepared.spec;
     let mut service = Service::start(ServiceConfig {
         history: db.to_path_buf(),
         broker: Some(broker),
@@ -265,8 +259,8 @@ pub async fn run(
         "waves": waves,
     }));
     reporter.human(&format!(
-        "deployment {id}: firmware {} to {} targets from {file_url}",
-        summary.firmware_version, summary.total
+        "deployment {id}: firmware {} to {} targets from {}",
+        summary.firmware_version, summary.total, summary.file_url
     ));
     if waves.len() > 1 {
         reporter.human(&format!("waves (canary first): {}", plan_text(&waves)));

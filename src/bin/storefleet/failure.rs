@@ -59,6 +59,16 @@ impl From<PreflightRefusal> for Failure {
     }
 }
 
+impl From<storefleet::service::new_deployment::NewDeploymentError> for Failure {
+    fn from(e: storefleet::service::new_deployment::NewDeploymentError) -> Self {
+        if e.is_refusal() {
+            Self::refused(e.to_string())
+        } else {
+            Self::error(e.to_string())
+        }
+    }
+}
+
 impl From<ServerError> for Failure {
     fn from(e: ServerError) -> Self {
         match e {

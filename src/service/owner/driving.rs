@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::Owner;
-use crate::engine::{InboundOutcome, Transition};
+use crate::engine::{InboundOutcome, Millis, Transition};
 use crate::history::{History, Ownership};
 use crate::protocol::{Id, TopicAddress, decode};
 use crate::service::events::ServiceEvent;
@@ -36,16 +36,27 @@ pub(super) enum Claim {
     NotOurs,
 }
 
-/// The unfinished deployments this process follows through the history, with the last
-/// transition and rollout event id it has told its subscribers of.
+/// The deployments this process follows through the history, with the last transition and
+/// rollout event id it has told its subscribers of.
 pub(super) struct Following {
     followed: HashMap<Id, (i64, i64)>,
+    /// The newest transition and rollout event ids at the last look, and when it was: a
+    /// deployment first seen now is read from there (so one that started, or even ended,
+    /// between two looks is told in full).
+    last: (i64, i64),
+    last_at: Millis,
+    /// Finished ones already told, within the look-back window.
+    told: HashSet<Id>,
 }
 
 impl Following {
-    pub fn start(_reader: &History) -> Self {
+    pub fn start(reader: &History) -> Self {
         Self {
             followed: HashMap::new(),
+            last: reader.follow_cursor().unwrap_or((i64::MAX, i64::MAX)),
+            // The look-back margin starts at the present: what ended before is not news.
+            last_at: Millis(now_millis().0 + 2_000),
+            told: HashSet::new(),
         }
     }
 
@@ -234,6 +245,8 @@ impl Owner {
 
     /// Tells subscribers what the drivers of the other unfinished deployments recorded.
     pub(super) fn follow_history(&mut self) -> Result<(), ServiceError> {
+        let now = now_millis();
+        let cursor = self.reader.follow_cursor()?;
         let unfinished: HashSet<Id> = self
             .reader
             .unfinished_ids()?
@@ -241,18 +254,25 @@ impl Owner {
             .filter_map(|id| Id::new(id).ok())
             .filter(|id| self.engine.deployment(id).is_none())
             .collect();
-        let fresh: Vec<Id> = unfinished
-            .iter()
-            .filter(|id| !self.following.followed.contains_key(*id))
-            .cloned()
+        // Finished since the last look (with a margin for clocks): told once too.
+        let since = Millis(self.following.last_at.0.saturating_sub(2_000));
+        let ended: Vec<Id> = self
+            .reader
+            .finished_since(since)?
+            .into_iter()
+            .filter_map(|id| Id::new(id).ok())
+            .filter(|id| self.engine.deployment(id).is_none())
             .collect();
-        if !fresh.is_empty() {
-            // Only what happens from now on: a new follower starts at the present.
-            let start = self.reader.follow_cursor()?;
-            for id in fresh {
-                self.following.followed.insert(id, start);
+        let start = self.following.last;
+        for id in unfinished.iter().chain(&ended) {
+            if !self.following.followed.contains_key(id) && !self.following.told.contains(id) {
+                self.following.followed.insert(id.clone(), start);
             }
         }
+        self.following.last = cursor;
+        self.following.last_at = now;
+        let ended: HashSet<Id> = ended.into_iter().collect();
+        self.following.told.retain(|id| ended.contains(id));
         let ids: Vec<Id> = self.following.followed.keys().cloned().collect();
         for id in ids {
             let Some(&(t_after, e_after)) = self.following.followed.get(&id) else {
@@ -279,6 +299,7 @@ impl Owner {
             if caught_up && !unfinished.contains(&id) {
                 // Finished (or taken over by this process): tell once, stop following.
                 self.following.forget(&id);
+                self.following.told.insert(id.clone());
                 if self.engine.deployment(&id).is_none()
                     && let Some(summary) = self.reader.deployment_summary(&id)?
                     && summary.finished
