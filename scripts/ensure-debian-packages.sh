@@ -7,8 +7,9 @@ set -euo pipefail
 build_pkgs=(libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev libssl-dev
   libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev pkg-config)
 # keyutils, gnome-keyring, dbus: a real keychain for the profile tests (scripts/with-keychain.sh);
-# chromium: the UI's browser tests.
-test_pkgs=(mosquitto xvfb xauth webkit2gtk-driver imagemagick keyutils gnome-keyring dbus chromium)
+# chromium: the UI's browser tests; python3-venv: amqtt, the second test broker, in a venv.
+test_pkgs=(mosquitto xvfb xauth webkit2gtk-driver imagemagick keyutils gnome-keyring dbus chromium
+  python3-venv)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then want+=("${test_pkgs[@]}"); fi

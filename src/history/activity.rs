@@ -5,8 +5,12 @@ use rusqlite::{Row, params};
 use super::{History, HistoryError, MessageRow};
 use crate::engine::Millis;
 
-const MESSAGE_COLUMNS: &str = "id, direction, topic, body, at, event_type, deployment_id, store_id,
-    controller_id, outcome, reason";
+/// The live views get at most this much of a body (the export has them whole): a window
+/// never holds a large message.
+pub const VIEW_EXCERPT_BYTES: usize = 4_096;
+
+const MESSAGE_COLUMNS: &str = "id, direction, topic, substr(body, 1, 4096), at, event_type,
+    deployment_id, store_id, controller_id, outcome, reason";
 
 impl History {
     /// Commands of every deployment still waiting in the outbox (not confirmed, not withdrawn).
@@ -18,7 +22,7 @@ impl History {
         Ok(n.max(0) as usize)
     }
 
-    /// The newest `limit` messages, newest first.
+    /// The newest `limit` messages, newest first, with their bodies cut to an excerpt.
     pub fn recent_messages(&self, limit: usize) -> Result<Vec<MessageRow>, HistoryError> {
         let mut stmt = self.conn().prepare_cached(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages ORDER BY id DESC LIMIT ?1"
@@ -60,4 +64,37 @@ fn message_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
         outcome: r.get(9)?,
         reason: r.get(10)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Batch, MessageDirection, MessageRecord};
+
+    /// The live views never get a large body whole (the export still has it).
+    #[test]
+    fn live_views_get_an_excerpt_of_large_bodies() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut history = History::open(&dir.path().join("h.sqlite")).unwrap();
+        let mut batch = Batch::default();
+        batch.messages.push(MessageRecord {
+            direction: MessageDirection::In,
+            topic: "/stores/s/controllers/c/ack".into(),
+            body: vec![b'x'; 200_000].into(),
+            at: Millis(1),
+            event_type: None,
+            deployment_id: None,
+            store_id: None,
+            controller_id: None,
+            correlation_id: None,
+            outcome: "not_json".into(),
+            reason: None,
+            oversize: None,
+        });
+        history.write_batch(&batch).unwrap();
+        let recent = history.recent_messages(10).unwrap();
+        assert_eq!(recent[0].body.len(), VIEW_EXCERPT_BYTES);
+        assert_eq!(history.messages_after(0, 10).unwrap()[0].body.len(), VIEW_EXCERPT_BYTES);
+        assert_eq!(history.messages(None, 10).unwrap()[0].body.len(), 200_000);
+    }
 }

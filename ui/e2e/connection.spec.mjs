@@ -43,6 +43,15 @@ describe("connection view", () => {
     await row.getByTestId("profile-disconnect").waitFor();
   });
 
+  it("says which history it shows: the demo's sandbox, or the real one after connecting elsewhere", async () => {
+    const page = await h.open({ hash: "#/connection" });
+    const kind = page.getByTestId("history-kind");
+    assert.equal((await kind.textContent()).trim(), "Demo history (sandbox)");
+    const other = page.locator('[data-testid="profile-row"]').filter({ hasNotText: "Demo" }).first();
+    await other.getByTestId("profile-connect").click();
+    await page.locator('[data-testid="history-kind"]', { hasText: "Real history" }).waitFor();
+  });
+
   it("refuses a bad port before saving", async () => {
     const page = await h.open({ hash: "#/connection" });
     await page.getByTestId("profile-add").click();

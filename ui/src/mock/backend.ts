@@ -419,6 +419,8 @@ export class MockBackend {
   private control(action: string, id: string): DeploymentSummary {
     const d = this.deployments.get(id);
     if (!d) throw fail("not_found", `no deployment ${id}`);
+    // As the core: another operator's deployment is read only.
+    if (d.origin === "observed") throw fail("conflict", `deployment ${id} is another operator's, observed on the broker: it is read only here`);
     const s = d.summary;
     const now = Date.now();
     const batch: Transition[] = [];
