@@ -17,7 +17,7 @@ mod tests {
     use storefleet::history::{Artifact, DeploymentRow, MessageRow};
 
     use crate::commands::dialogs::DialogFilter;
-    use crate::connection::{ConnectionState, ConnectionStatus};
+    use crate::connection::{ConnectionState, ConnectionStatus, HistoryKind};
     use crate::deployments::{
         DeploymentDetail, DeploymentReview, NewDeployment, ServingChoice, TargetRef,
     };
@@ -72,6 +72,7 @@ mod tests {
             BrokerProfile,
             ProfileInput,
             ConnectionState,
+            HistoryKind,
             ConnectionStatus,
             DialogFilter,
             PickedFile,

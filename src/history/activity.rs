@@ -94,7 +94,10 @@ mod tests {
         history.write_batch(&batch).unwrap();
         let recent = history.recent_messages(10).unwrap();
         assert_eq!(recent[0].body.len(), VIEW_EXCERPT_BYTES);
-        assert_eq!(history.messages_after(0, 10).unwrap()[0].body.len(), VIEW_EXCERPT_BYTES);
+        assert_eq!(
+            history.messages_after(0, 10).unwrap()[0].body.len(),
+            VIEW_EXCERPT_BYTES
+        );
         assert_eq!(history.messages(None, 10).unwrap()[0].body.len(), 200_000);
     }
 }
