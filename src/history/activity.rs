@@ -7,10 +7,11 @@ use crate::engine::Millis;
 
 /// The live views get at most this much of a body (the export has them whole): a window
 /// never holds a large message.
-pub const VIEW_EXCERPT_BYTES: usize = 4_096;
+const VIEW_EXCERPT_BYTES: usize = 4_096;
 
-const MESSAGE_COLUMNS: &str = "id, direction, topic, substr(body, 1, 4096), at, event_type,
-    deployment_id, store_id, controller_id, outcome, reason";
+/// The columns after the body's excerpt.
+const MESSAGE_COLUMNS: &str = "at, event_type, deployment_id, store_id, controller_id, outcome,
+    reason";
 
 impl History {
     /// Commands of every deployment still waiting in the outbox (not confirmed, not withdrawn).
@@ -25,7 +26,8 @@ impl History {
     /// The newest `limit` messages, newest first, with their bodies cut to an excerpt.
     pub fn recent_messages(&self, limit: usize) -> Result<Vec<MessageRow>, HistoryError> {
         let mut stmt = self.conn().prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages ORDER BY id DESC LIMIT ?1"
+            "SELECT id, direction, topic, substr(body, 1, {VIEW_EXCERPT_BYTES}), {MESSAGE_COLUMNS}
+             FROM messages ORDER BY id DESC LIMIT ?1"
         ))?;
         let rows = stmt
             .query_map(params![limit as i64], message_row)?
@@ -41,7 +43,8 @@ impl History {
         limit: usize,
     ) -> Result<Vec<MessageRow>, HistoryError> {
         let mut stmt = self.conn().prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2"
+            "SELECT id, direction, topic, substr(body, 1, {VIEW_EXCERPT_BYTES}), {MESSAGE_COLUMNS}
+             FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2"
         ))?;
         let rows = stmt
             .query_map(params![after, limit as i64], message_row)?
