@@ -54,12 +54,7 @@ async fn setup(free: usize, flash: (u64, u64)) -> Setup {
 
 impl Setup {
     fn deploy_args(&self, wait: bool, timeout: &'static str) -> Vec<String> {
-        // The completion timeout may not be shorter than the ack timeout.
-        let short = timeout
-            .strip_suffix('s')
-            .and_then(|n| n.parse::<u32>().ok())
-            .is_some_and(|n| n < 5);
-        let ack = if short { timeout } else { "5s" };
+        let ack = ack_within(timeout);
         let mut args: Vec<String> = [
             "deploy",
             "--firmware",

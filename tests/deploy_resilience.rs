@@ -29,7 +29,7 @@ fn deploy_args<'a>(fw: &'a FirmwareFile, csv: &'a str, timeout: &'a str) -> Vec<
         "--wait",
         "--json",
         "--ack-timeout",
-        "5s",
+        ack_within(timeout),
         "--timeout",
         timeout,
     ]
@@ -333,25 +333,7 @@ async fn sigkill_with_commands_in_the_outbox_then_a_new_process_sends_them() {
     // The broker is back; the simulated fleet reconnects (probe it until a controller answers).
     broker.start_again();
     let spy = Spy::start(broker.port()).await;
-    let probe = Publisher::connect(broker.port()).await;
-    let c = &fleet_list[0];
-    let topic = format!(
-        "/stores/{}/controllers/{}/action",
-        c.store_id, c.controller_id
-    );
-    let deadline = Instant::now() + WAIT;
-    while spy.count("cancel_update_firmware_ack") == 0 {
-        assert!(Instant::now() < deadline, "the fleet did not reconnect");
-        let body = format!(
-            "{{\"version\":\"1.0.0\",\"event_type\":\"cancel_update_firmware\",\"timestamp\":\"2024-01-15T15:30:25+07:00\",\"correlation_id\":\"{}\",\"controller_id\":\"{}\",\"store_id\":\"{}\",\"payload\":{{\"deployment_id\":\"{}\"}}}}",
-            uuid::Uuid::new_v4(),
-            c.controller_id,
-            c.store_id,
-            uuid::Uuid::new_v4()
-        );
-        probe.publish(&topic, body).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_for_fleet(broker.port(), &spy, &fleet_list[0]).await;
 
     let _ = watch_until_finished(&ws, &broker, &id, 50).await;
     // The outbox went out as recorded: the same correlation ids, byte for byte.

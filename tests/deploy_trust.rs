@@ -94,25 +94,7 @@ async fn a_deployment_goes_only_to_the_broker_it_was_made_for() {
     // process connected there drives the deployment to the end.
     home.start_again();
     let home_spy = Spy::start(home.port()).await;
-    let probe = Publisher::connect(home.port()).await;
-    let c = &fleet_list[0];
-    let topic = format!(
-        "/stores/{}/controllers/{}/action",
-        c.store_id, c.controller_id
-    );
-    let deadline = Instant::now() + WAIT;
-    while home_spy.count("cancel_update_firmware_ack") == 0 {
-        assert!(Instant::now() < deadline, "the fleet did not reconnect");
-        let body = format!(
-            "{{\"version\":\"1.0.0\",\"event_type\":\"cancel_update_firmware\",\"timestamp\":\"2024-01-15T15:30:25+07:00\",\"correlation_id\":\"{}\",\"controller_id\":\"{}\",\"store_id\":\"{}\",\"payload\":{{\"deployment_id\":\"{}\"}}}}",
-            uuid::Uuid::new_v4(),
-            c.controller_id,
-            c.store_id,
-            uuid::Uuid::new_v4()
-        );
-        probe.publish(&topic, body).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_for_fleet(home.port(), &home_spy, &fleet_list[0]).await;
     let out = ws
         .run(Some(&home.url()), &["resume", &id, "--wait"], LIMIT)
         .await;

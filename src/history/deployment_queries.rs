@@ -343,25 +343,6 @@ impl History {
         Ok(out)
     }
 
-    /// Commands written but not yet confirmed by the broker, oldest first.
-    pub fn pending_commands(&self) -> Result<Vec<PendingCommand>, HistoryError> {
-        let mut stmt = self.conn().prepare(
-            "SELECT correlation_id, deployment_id, topic, body FROM outbox
-             WHERE sent_at IS NULL AND withdrawn = 0 ORDER BY id",
-        )?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(PendingCommand {
-                    correlation_id: r.get(0)?,
-                    deployment_id: r.get(1)?,
-                    topic: r.get(2)?,
-                    body: r.get(3)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
-    }
-
     /// How many of a deployment's commands wait in the outbox (not confirmed, not withdrawn).
     pub fn pending_count(&self, deployment_id: &str) -> Result<usize, HistoryError> {
         let n: i64 = self

@@ -385,3 +385,14 @@ fn collect(
         }
     })
 }
+
+/// The ack timeout to pass with a completion timeout (`"3s"`): 5 s, or the completion timeout
+/// when it is shorter (a deployment's completion timeout may not be shorter than its ack
+/// timeout).
+pub fn ack_within(completion: &str) -> &str {
+    let short = completion
+        .strip_suffix('s')
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n < 5);
+    if short { completion } else { "5s" }
+}

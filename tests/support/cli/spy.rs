@@ -237,3 +237,29 @@ impl Drop for Publisher {
         self.task.abort();
     }
 }
+
+/// After a broker restart: probes one simulated controller with a harmless cancel until it
+/// answers, so the fleet is known to be back (reconnected and subscribed).
+pub async fn wait_for_fleet(port: u16, spy: &Spy, c: &storefleet::sim::ControllerInfo) {
+    let probe = Publisher::connect(port).await;
+    let topic = format!(
+        "/stores/{}/controllers/{}/action",
+        c.store_id, c.controller_id
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    while spy.count("cancel_update_firmware_ack") == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fleet did not reconnect"
+        );
+        let body = format!(
+            "{{\"version\":\"1.0.0\",\"event_type\":\"cancel_update_firmware\",\"timestamp\":\"2024-01-15T15:30:25+07:00\",\"correlation_id\":\"{}\",\"controller_id\":\"{}\",\"store_id\":\"{}\",\"payload\":{{\"deployment_id\":\"{}\"}}}}",
+            uuid::Uuid::new_v4(),
+            c.controller_id,
+            c.store_id,
+            uuid::Uuid::new_v4()
+        );
+        probe.publish(&topic, body).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
