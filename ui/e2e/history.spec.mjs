@@ -13,6 +13,10 @@ describe("history view", () => {
     const observed = page.locator('[data-testid="history-row"][data-origin="observed"]');
     assert.equal(await observed.count(), 1);
     assert.match(await observed.textContent(), /other operator/);
+    // Each says which broker it belongs to; one from before brokers were recorded, none.
+    const brokers = await page.getByTestId("history-broker").allTextContents();
+    assert.equal(brokers[0].trim(), "for the built-in demo broker");
+    assert.match(brokers[3], /broker unknown/);
     assert.deepEqual(await unnamedControls(page), []);
     await screenshot(page, "history");
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatAgo, formatBytes, formatCountdown, formatSpan, plural, secondsUntil } from "./format";
+import { brokerLabel, formatAgo, formatBytes, formatCountdown, formatSpan, plural, secondsUntil } from "./format";
 import { formatDuration, parseDuration } from "./duration";
 
 describe("formatBytes", () => {
@@ -60,5 +60,14 @@ describe("parseDuration", () => {
     for (const secs of [1, 59, 60, 90, 3600, 5400, 86399]) {
       expect(parseDuration(formatDuration(secs))).toEqual({ secs });
     }
+  });
+});
+
+describe("brokerLabel", () => {
+  it("names the broker a deployment belongs to", () => {
+    expect(brokerLabel("mqtt://10.0.0.5:1883", "")).toBe("for mqtt://10.0.0.5:1883");
+    expect(brokerLabel("mqtt://10.0.0.5:1883", "site-a")).toBe("for mqtt://10.0.0.5:1883, topic prefix site-a");
+    expect(brokerLabel("demo", null)).toBe("for the built-in demo broker");
+    expect(brokerLabel(null, null)).toMatch(/^broker unknown/);
   });
 });

@@ -71,3 +71,10 @@ export function formatCountdown(at: number, now: number): string {
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
 }
+
+/** The broker a deployment belongs to, as the history records it (`demo`: the demo's own). */
+export function brokerLabel(broker: string | null, topicPrefix: string | null): string {
+  if (broker === null) return "broker unknown (made before brokers were recorded)";
+  const where = broker === "demo" ? "the built-in demo broker" : broker;
+  return topicPrefix ? `for ${where}, topic prefix ${topicPrefix}` : `for ${where}`;
+}

@@ -332,6 +332,13 @@ export class MockBackend {
             origin: d.origin,
             finished_at: d.summary.finished ? d.summary.created_at + 600_000 : null,
             counts: { ...d.summary.counts },
+            state: d.summary.state,
+            paused_reason: d.summary.paused_reason,
+            policy: d.summary.policy,
+            // As the core: a deployment of this history's belongs to the broker it was made
+            // for (here the demo's); one from before brokers were recorded has none.
+            broker: d.summary.deployment_id === "dep-20261113-1544" ? null : "demo",
+            topic_prefix: "",
           }))
           .filter((r) => !q || [r.deployment_id, r.firmware_version, r.file_url].some((f) => f.toLowerCase().includes(q)))
           .sort((a, b) => b.created_at - a.created_at);
