@@ -247,22 +247,6 @@ impl History {
         Ok(out)
     }
 
-    /// The full engine state of every local deployment that is not finished, for the service
-    /// to resume after a restart.
-    pub fn unfinished_deployments(&self) -> Result<Vec<DeploymentSnapshot>, HistoryError> {
-        let mut stmt = self.conn().prepare(&format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments
-             WHERE finished_at IS NULL AND origin = 'local' ORDER BY created_at"
-        ))?;
-        let headers: Vec<DeploymentRow> = stmt
-            .query_map([], deployment_row)?
-            .collect::<Result<_, _>>()?;
-        headers
-            .into_iter()
-            .map(|h| self.state_from_row(h))
-            .collect()
-    }
-
     /// One deployment's full engine state, finished or not (for cancel and retry later on).
     pub fn deployment_state(
         &self,

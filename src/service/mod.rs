@@ -21,7 +21,7 @@ pub use driver_locks::DriverLocks;
 pub use events::ServiceEvent;
 pub use session_lock::SessionLock;
 
-use crate::engine::{DeploymentSpec, DeploymentSummary, Engine, EngineError, Millis, TargetRow};
+use crate::engine::{DeploymentSpec, DeploymentSummary, Engine, EngineError, Millis};
 use crate::history::{BrokerIdentity, DeploymentDetail, History, HistoryError};
 use crate::link::{BrokerProfile, Link, LinkConfig, LinkError, LinkState, Password, StateWatch};
 use crate::protocol::{Id, TopicPrefix};
@@ -158,7 +158,6 @@ impl Service {
             events: events_tx.clone(),
             identity,
             drives: link.is_some(),
-            history_path: config.history.clone(),
         });
         let (requests_tx, requests_rx) = mpsc::channel(256);
         let task = tokio::spawn(owner.run(requests_rx, link_events, committed_rx));
@@ -212,10 +211,6 @@ impl Service {
 
     pub async fn summary(&self, id: Id) -> Result<Option<DeploymentSummary>, ServiceError> {
         self.ask(|tx| Request::Summary(id, tx)).await
-    }
-
-    pub async fn targets(&self, id: Id) -> Result<Option<Vec<TargetRow>>, ServiceError> {
-        self.ask(|tx| Request::Targets(id, tx)).await
     }
 
     /// Summary and targets: live for a deployment driven here, else from the history.

@@ -30,7 +30,7 @@ use super::driver_locks::DriverLocks;
 use super::events::ServiceEvent;
 use super::writer::{Committed, Flush, PublishItem, Writer};
 use super::{ServiceError, now_millis};
-use crate::engine::{DeploymentSpec, DeploymentSummary, Engine, Millis, TargetRow, Transition};
+use crate::engine::{DeploymentSpec, DeploymentSummary, Engine, Millis, Transition};
 use crate::history::{BrokerIdentity, DeploymentDetail, History};
 use crate::link::{LinkEvent, Publisher};
 use crate::protocol::{Id, TopicPrefix};
@@ -54,7 +54,6 @@ pub(super) enum Request {
     Resume(Id, Reply<DeploymentSummary>),
     Summary(Id, Reply<Option<DeploymentSummary>>),
     Detail(Id, Reply<Option<DeploymentDetail>>),
-    Targets(Id, Reply<Option<Vec<TargetRow>>>),
     /// Whether this process drives the deployment now.
     Drives(Id, Reply<bool>),
     /// Answers once everything staged so far is committed.
@@ -75,7 +74,6 @@ pub(super) struct Parts {
     pub identity: Option<BrokerIdentity>,
     /// A link is configured: this process may drive deployments of `identity`.
     pub drives: bool,
-    pub history_path: std::path::PathBuf,
 }
 
 pub(super) struct Owner {
@@ -111,6 +109,8 @@ pub(super) struct Owner {
 
 impl Owner {
     pub fn new(parts: Parts) -> Self {
+        // Beside the history this service runs on.
+        let locks = DriverLocks::beside(parts.reader.path());
         Self {
             engine: parts.engine,
             prefix: parts.prefix,
@@ -121,7 +121,7 @@ impl Owner {
             events: parts.events,
             identity: parts.identity,
             drives: parts.drives,
-            locks: DriverLocks::beside(&parts.history_path),
+            locks,
             outq: VecDeque::new(),
             inflight: HashMap::new(),
             next_seq: 1,

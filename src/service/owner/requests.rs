@@ -45,17 +45,6 @@ impl Owner {
                 };
                 let _ = reply.send(detail);
             }
-            Request::Targets(id, reply) => {
-                let rows = match self.engine.target_rows(&id) {
-                    Some(rows) => Ok(Some(rows)),
-                    None => self
-                        .reader
-                        .deployment_detail(&id)
-                        .map(|d| d.map(|d| d.targets))
-                        .map_err(Into::into),
-                };
-                let _ = reply.send(rows);
-            }
             Request::Drives(id, reply) => {
                 let _ = reply.send(Ok(self.engine.deployment(&id).is_some()));
             }
