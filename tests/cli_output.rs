@@ -92,7 +92,17 @@ async fn control_characters_from_controllers_are_escaped_on_the_terminal() {
     let _scripted = Scripted::start(broker.port(), scripts).await;
     // `watch` for people (no --json) prints each transition with its errors.
     let watch = ws.spawn(Some(&broker.url()), &["watch"]);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Watch tells only what happens after it starts: the deployment waits for its link (on
+    // stderr), not for a guessed delay, which a loaded machine outlasts.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !watch.stderr().contains("broker: Connected") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "watch never connected: {}",
+            watch.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let fw = ws.firmware("fw.bin", 1_000, 6);
     let out = ws
         .run(
@@ -117,8 +127,9 @@ async fn control_characters_from_controllers_are_escaped_on_the_terminal() {
     while !watch.stdout().contains("-> failed") {
         assert!(
             std::time::Instant::now() < deadline,
-            "watch printed: {}",
-            watch.stdout()
+            "watch printed: {}\nand on stderr: {}",
+            watch.stdout(),
+            watch.stderr()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
