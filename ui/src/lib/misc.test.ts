@@ -2,20 +2,31 @@ import { describe, expect, it } from "vitest";
 import type { MessageRow } from "../bindings/MessageRow";
 import { isRejected, matchesActivity, outcomeKind, prependBatch } from "./activity";
 import { frameScheduler } from "./frame";
-import { parseRoute, routeHash } from "./route";
+import { parseRoute, routeHash, type Route } from "./route";
 import { keyTarget, scrollToReveal, visibleRange } from "./virtual";
 
 describe("routes", () => {
-  it("parses views and deployments, defaulting to connection", () => {
+  it("parses views and deployments, defaulting to the overview", () => {
     expect(parseRoute("#/fleet")).toEqual({ view: "fleet" });
+    expect(parseRoute("#/connection")).toEqual({ view: "connection" });
     expect(parseRoute("#/deployment/dep%2F1")).toEqual({ view: "deployment", deploymentId: "dep/1" });
-    expect(parseRoute("")).toEqual({ view: "connection" });
-    expect(parseRoute("#/nope")).toEqual({ view: "connection" });
+    expect(parseRoute("")).toEqual({ view: "overview" });
+    expect(parseRoute("#/nope")).toEqual({ view: "overview" });
+  });
+  it("parses the Fleet view's filter, ignoring unknown results", () => {
+    expect(parseRoute("#/fleet?q=store-003&result=failed")).toEqual({ view: "fleet", filter: { query: "store-003", result: "failed" } });
+    expect(parseRoute("#/fleet?q=2.4.1")).toEqual({ view: "fleet", filter: { query: "2.4.1" } });
+    expect(parseRoute("#/fleet?result=bogus")).toEqual({ view: "fleet" });
   });
   it("round-trips", () => {
-    for (const r of [{ view: "history" as const }, { view: "deployment" as const, deploymentId: "a b" }]) {
-      expect(parseRoute(routeHash(r))).toEqual(r);
-    }
+    const routes: Route[] = [
+      { view: "history" },
+      { view: "overview" },
+      { view: "deployment", deploymentId: "a b" },
+      { view: "fleet", filter: { query: "Malmö store", result: "timed_out" } },
+    ];
+    for (const r of routes) expect(parseRoute(routeHash(r))).toEqual(r);
+    expect(routeHash({ view: "fleet", filter: {} })).toBe("#/fleet");
   });
 });
 

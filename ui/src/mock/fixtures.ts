@@ -151,7 +151,8 @@ export function demoWorld(now: number): World {
       id: 3,
       name: "store-ctl-2.5.0.bin",
       version: "2.5.0",
-      path: "/home/ops/firmware/store-ctl-2.5.0.bin",
+      // The demo's sample firmware, registered from its own folder as the core does.
+      path: "/tmp/storefleet-demo/store-ctl-2.5.0.bin",
       size: 23_456_789,
       md5: "5d41402abc4b2a76b9719d911017c592",
       added_at: "2026-11-26T16:02:11Z",
