@@ -82,7 +82,8 @@ export async function launch() {
 /** The wall clock the browser tests see, so screenshots come out the same every run. */
 export const FIXED_TIME = Date.UTC(2026, 10, 27, 9, 30, 0);
 
-export async function openApp(browser, base, { hash = "#/connection", scenario = {}, colorScheme = "light", viewport, fixedTime } = {}) {
+/** `hash` empty: the app's first screen (the Overview), as a user opens it. */
+export async function openApp(browser, base, { hash = "", scenario = {}, colorScheme = "light", viewport, fixedTime } = {}) {
   const context = await browser.newContext({
     colorScheme,
     viewport: viewport ?? { width: 1280, height: 860 },
