@@ -271,11 +271,9 @@ fn reply_batches(deployment_id: &Id, targets: &[Target], seen: bool) -> Vec<Batc
                 let mut target = t.clone();
                 target.current.status = to;
                 target.current.updated_at = at;
-                batch.targets.push(TargetWrite {
-                    deployment_id: deployment_id.to_string(),
-                    position,
-                    target,
-                });
+                batch
+                    .targets
+                    .push(TargetWrite::of(deployment_id, position, &target));
                 batch.transitions.push(Transition {
                     deployment_id: deployment_id.clone(),
                     store_id: t.store_id.clone(),

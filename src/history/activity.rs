@@ -18,7 +18,10 @@ impl History {
     pub fn outbox_waiting(&self) -> Result<usize, HistoryError> {
         let n: i64 = self
             .conn()
-            .prepare_cached("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND withdrawn = 0")?
+            .prepare_cached(
+                "SELECT COUNT(*) FROM messages
+                 WHERE direction = 'out' AND sent_at IS NULL AND withdrawn = 0",
+            )?
             .query_row([], |r| r.get(0))?;
         Ok(n.max(0) as usize)
     }

@@ -51,11 +51,7 @@ fn a_target_written_twice_in_one_batch_keeps_its_last_state() {
         .iter()
         .position(|t| t.controller_id == first.controller_id)
         .unwrap();
-    let write = |target: &crate::engine::Target| TargetWrite {
-        deployment_id: "dep".into(),
-        position,
-        target: target.clone(),
-    };
+    let write = |target: &crate::engine::Target| TargetWrite::of(&id("dep"), position, target);
 
     let mut batch = Batch::default();
     batch.new_deployments.push(at_create.clone());

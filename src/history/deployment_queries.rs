@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{History, HistoryError};
 use crate::engine::{
     DeploymentSnapshot, DeploymentState, Firmware, Millis, RolloutControl, RolloutEvent,
-    RolloutEventKind, RolloutPolicy, StatusCounts, Target, TargetStatus, Timeouts, plan_waves,
+    RolloutEventKind, RolloutPolicy, StatusCounts, TargetStatus, Timeouts, plan_waves,
 };
 use crate::protocol::{Id, Md5Hex};
 
@@ -266,13 +266,10 @@ impl History {
     fn state_from_row(&self, h: DeploymentRow) -> Result<DeploymentSnapshot, HistoryError> {
         let corrupt =
             |what: String| HistoryError::Corrupt(format!("deployment {}: {what}", h.deployment_id));
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT record FROM targets WHERE deployment_id = ?1 ORDER BY position",
-        )?;
-        let targets = stmt
-            .query_map(params![h.deployment_id], |r| r.get::<_, String>(0))?
-            .map(|text| decode_json::<Target>(&text?))
-            .collect::<Result<Vec<_>, _>>()?;
+        let targets = self.targets_of(&h.deployment_id).map_err(|e| match e {
+            HistoryError::Corrupt(what) => corrupt(what),
+            e => e,
+        })?;
         Ok(DeploymentSnapshot {
             deployment_id: Id::new(h.deployment_id.clone()).map_err(|e| corrupt(e.to_string()))?,
             firmware: Firmware {
@@ -332,8 +329,9 @@ impl History {
         let n: i64 = self
             .conn()
             .prepare_cached(
-                "SELECT COUNT(*) FROM outbox
-             WHERE deployment_id = ?1 AND sent_at IS NULL AND withdrawn = 0",
+                "SELECT COUNT(*) FROM messages
+             WHERE deployment_id = ?1 AND direction = 'out' AND sent_at IS NULL
+               AND withdrawn = 0",
             )?
             .query_row(params![deployment_id], |r| r.get(0))?;
         Ok(n.max(0) as usize)

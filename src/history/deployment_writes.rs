@@ -10,7 +10,11 @@ use super::inventory::{ControllerSeen, record_seen};
 use super::observed::{ObservedChange, write_observed};
 use super::ownership::{BrokerIdentity, NewRequest, write_ownership};
 use super::{History, HistoryError};
-use crate::engine::{DeploymentSnapshot, Millis, RolloutControl, RolloutEvent, Target, Transition};
+use crate::engine::{
+    Attempt, CommandRecord, DeploymentSnapshot, Millis, RolloutControl, RolloutEvent, Target,
+    Transition,
+};
+use crate::protocol::Id;
 
 /// A message in or out, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,22 +60,29 @@ impl MessageDirection {
     }
 }
 
-/// A command to publish, written before it leaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxEntry {
-    pub correlation_id: String,
-    pub deployment_id: String,
-    pub topic: String,
-    pub body: Bytes,
-    pub created_at: Millis,
-}
-
-/// A target's full record after a change, for the `targets` table.
+/// A target after a change: its current attempt goes to the `targets` columns, attempts a
+/// retry closed to `attempts` (only retried targets have any).
 #[derive(Debug, Clone)]
 pub struct TargetWrite {
     pub deployment_id: String,
     pub position: usize,
-    pub target: Target,
+    pub store_id: Id,
+    pub controller_id: Id,
+    pub current: Attempt,
+    pub earlier: Vec<Attempt>,
+}
+
+impl TargetWrite {
+    pub fn of(deployment_id: &Id, position: usize, target: &Target) -> Self {
+        Self {
+            deployment_id: deployment_id.to_string(),
+            position,
+            store_id: target.store_id.clone(),
+            controller_id: target.controller_id.clone(),
+            current: target.current.clone(),
+            earlier: target.earlier.clone(),
+        }
+    }
 }
 
 /// Everything one service step wants stored, written in one transaction.
@@ -80,8 +91,8 @@ pub struct Batch {
     pub new_deployments: Vec<DeploymentSnapshot>,
     pub targets: Vec<TargetWrite>,
     pub transitions: Vec<Transition>,
+    /// Inbound messages, and outbound commands (a command's row is its outbox entry).
     pub messages: Vec<MessageRecord>,
-    pub outbox: Vec<OutboxEntry>,
     /// (correlation id, when the broker confirmed it)
     pub sent: Vec<(String, Millis)>,
     pub withdrawn: Vec<String>,
@@ -112,7 +123,6 @@ impl Batch {
             && self.targets.is_empty()
             && self.transitions.is_empty()
             && self.messages.is_empty()
-            && self.outbox.is_empty()
             && self.sent.is_empty()
             && self.withdrawn.is_empty()
             && self.finished.is_empty()
@@ -142,9 +152,10 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, HistoryError> {
     serde_json::to_string(value).map_err(|e| HistoryError::Encode(e.to_string()))
 }
 
-/// A stable key for one message: the same bytes on the same topic are the same message (an
-/// oversized one is known by its size and MD5, since only an excerpt is kept).
-fn dedupe_key(m: &MessageRecord) -> String {
+/// The 8 bytes that identify an inbound message: the same bytes on the same topic are the
+/// same message (an oversized one is known by its size and MD5, since only an excerpt is
+/// kept). The first half of the MD5 that migration 6 carried over, so old rows still match.
+fn dedupe_key(m: &MessageRecord) -> [u8; 8] {
     use md5::{Digest, Md5};
     let mut h = Md5::new();
     h.update(m.direction.as_str().as_bytes());
@@ -159,7 +170,34 @@ fn dedupe_key(m: &MessageRecord) -> String {
             h.update(o.md5.as_bytes());
         }
     }
-    hex::encode(h.finalize())
+    let digest = h.finalize();
+    let mut key = [0; 8];
+    key.copy_from_slice(&digest[..8]);
+    key
+}
+
+/// A list of errors as stored: most attempts have none.
+fn errors_json(errors: &[String]) -> Result<String, HistoryError> {
+    if errors.is_empty() {
+        Ok("[]".to_owned())
+    } else {
+        json(&errors)
+    }
+}
+
+/// A command's four columns: correlation id, sent, acked, withdrawn.
+type CommandColumns<'a> = (Option<&'a str>, Option<i64>, Option<i64>, bool);
+
+fn command_columns(c: Option<&CommandRecord>) -> CommandColumns<'_> {
+    match c {
+        None => (None, None, None, false),
+        Some(c) => (
+            Some(c.correlation_id.as_str()),
+            c.sent_at.map(ms),
+            c.acked_at.map(ms),
+            c.withdrawn,
+        ),
+    }
 }
 
 impl History {
@@ -191,12 +229,26 @@ impl History {
             }
             let mut upsert_target = tx.prepare_cached(
                 "INSERT INTO targets (deployment_id, position, store_id, controller_id, status,
-                    attempt, errors, updated_at, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                    attempt, errors, updated_at, update_cid, update_sent_at, update_acked_at,
+                    update_withdrawn, cancel_cid, cancel_sent_at, cancel_acked_at,
+                    cancel_withdrawn)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
                  ON CONFLICT (deployment_id, store_id, controller_id) DO UPDATE SET
                     status = excluded.status, attempt = excluded.attempt,
                     errors = excluded.errors, updated_at = excluded.updated_at,
-                    record = excluded.record",
+                    update_cid = excluded.update_cid, update_sent_at = excluded.update_sent_at,
+                    update_acked_at = excluded.update_acked_at,
+                    update_withdrawn = excluded.update_withdrawn,
+                    cancel_cid = excluded.cancel_cid, cancel_sent_at = excluded.cancel_sent_at,
+                    cancel_acked_at = excluded.cancel_acked_at,
+                    cancel_withdrawn = excluded.cancel_withdrawn",
+            )?;
+            let mut upsert_attempt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO attempts (deployment_id, store_id, controller_id, number,
+                    status, updated_at, errors, update_cid, update_sent_at, update_acked_at,
+                    update_withdrawn, cancel_cid, cancel_sent_at, cancel_acked_at,
+                    cancel_withdrawn)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
             // Each target once per batch, in its last state: a batch the writer coalesced
             // from several flushes may carry one target many times.
@@ -205,35 +257,72 @@ impl History {
             for w in batch.targets.iter().rev() {
                 let key = (
                     w.deployment_id.as_str(),
-                    w.target.store_id.as_str(),
-                    w.target.controller_id.as_str(),
+                    w.store_id.as_str(),
+                    w.controller_id.as_str(),
                 );
                 if last.insert(key) {
-                    updates.push((w.deployment_id.as_str(), w.position, &w.target));
+                    updates.push((key, w.position, &w.current, w.earlier.as_slice()));
                 }
             }
             let new_targets = batch.new_deployments.iter().flat_map(|d| {
-                d.targets
-                    .iter()
-                    .enumerate()
-                    .map(|(position, target)| (d.deployment_id.as_str(), position, target))
+                d.targets.iter().enumerate().map(|(position, t)| {
+                    (
+                        (
+                            d.deployment_id.as_str(),
+                            t.store_id.as_str(),
+                            t.controller_id.as_str(),
+                        ),
+                        position,
+                        &t.current,
+                        t.earlier.as_slice(),
+                    )
+                })
             });
-            let new_targets = new_targets.filter(|(d, _, t)| {
-                !last.contains(&(*d, t.store_id.as_str(), t.controller_id.as_str()))
-            });
-            for (deployment_id, position, target) in new_targets.chain(updates.iter().copied()) {
-                let current = &target.current;
+            let new_targets = new_targets.filter(|(key, ..)| !last.contains(key));
+            for ((deployment_id, store_id, controller_id), position, current, earlier) in
+                new_targets.chain(updates.iter().copied())
+            {
+                let (ucid, usent, uacked, uwithdrawn) = command_columns(current.update.as_ref());
+                let (ccid, csent, cacked, cwithdrawn) = command_columns(current.cancel.as_ref());
                 upsert_target.execute(params![
                     deployment_id,
                     position as i64,
-                    target.store_id.as_str(),
-                    target.controller_id.as_str(),
+                    store_id,
+                    controller_id,
                     current.status.as_str(),
                     current.number,
-                    json(&current.errors)?,
+                    errors_json(&current.errors)?,
                     ms(current.updated_at),
-                    json(target)?,
+                    ucid,
+                    usent,
+                    uacked,
+                    uwithdrawn,
+                    ccid,
+                    csent,
+                    cacked,
+                    cwithdrawn,
                 ])?;
+                for a in earlier {
+                    let (ucid, usent, uacked, uwithdrawn) = command_columns(a.update.as_ref());
+                    let (ccid, csent, cacked, cwithdrawn) = command_columns(a.cancel.as_ref());
+                    upsert_attempt.execute(params![
+                        deployment_id,
+                        store_id,
+                        controller_id,
+                        a.number,
+                        a.status.as_str(),
+                        ms(a.updated_at),
+                        errors_json(&a.errors)?,
+                        ucid,
+                        usent,
+                        uacked,
+                        uwithdrawn,
+                        ccid,
+                        csent,
+                        cacked,
+                        cwithdrawn,
+                    ])?;
+                }
             }
             let mut insert_transition = tx.prepare_cached(
                 "INSERT INTO transitions (deployment_id, store_id, controller_id, attempt,
@@ -249,64 +338,76 @@ impl History {
                     t.from.as_str(),
                     t.to.as_str(),
                     ms(t.at),
-                    json(&t.errors)?,
+                    errors_json(&t.errors)?,
                 ])?;
             }
             // A message another process recorded as deferred (it did not drive the
             // deployment) takes the outcome of the process that applied it.
-            let mut insert_message = tx.prepare_cached(
+            let mut insert_inbound = tx.prepare_cached(
                 "INSERT INTO messages (direction, topic, body, at, event_type, deployment_id,
                     store_id, controller_id, correlation_id, outcome, reason, dedupe, body_size,
                     body_md5)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-                 ON CONFLICT (dedupe) DO UPDATE SET outcome = excluded.outcome,
-                    reason = excluded.reason
+                 VALUES ('in', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ON CONFLICT (dedupe) WHERE dedupe IS NOT NULL DO UPDATE SET
+                    outcome = excluded.outcome, reason = excluded.reason
                  WHERE messages.outcome = 'deferred' AND excluded.outcome <> 'deferred'",
             )?;
+            // A command's row is its outbox entry: written once, before it is published.
+            let mut insert_command = tx.prepare_cached(
+                "INSERT INTO messages (direction, topic, body, at, event_type, deployment_id,
+                    store_id, controller_id, correlation_id, outcome, reason)
+                 VALUES ('out', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT DO NOTHING",
+            )?;
             for m in &batch.messages {
-                let inserted = insert_message.execute(params![
-                    m.direction.as_str(),
-                    m.topic,
-                    &m.body[..],
-                    ms(m.at),
-                    m.event_type,
-                    m.deployment_id,
-                    m.store_id,
-                    m.controller_id,
-                    m.correlation_id,
-                    m.outcome,
-                    m.reason,
-                    dedupe_key(m),
-                    m.oversize
-                        .as_ref()
-                        .map(|o| i64::try_from(o.size).unwrap_or(i64::MAX)),
-                    m.oversize.as_ref().map(|o| o.md5.as_str()),
-                ])?;
-                if m.direction == MessageDirection::In {
-                    written.new_messages += inserted;
+                match m.direction {
+                    MessageDirection::In => {
+                        written.new_messages += insert_inbound.execute(params![
+                            m.topic,
+                            &m.body[..],
+                            ms(m.at),
+                            m.event_type,
+                            m.deployment_id,
+                            m.store_id,
+                            m.controller_id,
+                            m.correlation_id,
+                            m.outcome,
+                            m.reason,
+                            &dedupe_key(m)[..],
+                            m.oversize
+                                .as_ref()
+                                .map(|o| i64::try_from(o.size).unwrap_or(i64::MAX)),
+                            m.oversize.as_ref().map(|o| o.md5.as_str()),
+                        ])?;
+                    }
+                    MessageDirection::Out => {
+                        insert_command.execute(params![
+                            m.topic,
+                            &m.body[..],
+                            ms(m.at),
+                            m.event_type,
+                            m.deployment_id,
+                            m.store_id,
+                            m.controller_id,
+                            m.correlation_id,
+                            m.outcome,
+                            m.reason,
+                        ])?;
+                    }
                 }
             }
-            let mut insert_outbox = tx.prepare_cached(
-                "INSERT OR IGNORE INTO outbox (correlation_id, deployment_id, topic, body, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for o in &batch.outbox {
-                insert_outbox.execute(params![
-                    o.correlation_id,
-                    o.deployment_id,
-                    o.topic,
-                    &o.body[..],
-                    ms(o.created_at)
-                ])?;
-            }
             let mut mark_sent = tx.prepare_cached(
-                "UPDATE outbox SET sent_at = ?2 WHERE correlation_id = ?1 AND sent_at IS NULL",
+                "UPDATE messages SET sent_at = ?2, outcome = 'published'
+                 WHERE direction = 'out' AND correlation_id = ?1 AND sent_at IS NULL",
             )?;
             for (correlation_id, at) in &batch.sent {
                 mark_sent.execute(params![correlation_id, ms(*at)])?;
             }
-            let mut withdraw =
-                tx.prepare_cached("UPDATE outbox SET withdrawn = 1 WHERE correlation_id = ?1")?;
+            let mut withdraw = tx.prepare_cached(
+                "UPDATE messages SET withdrawn = 1,
+                    outcome = CASE WHEN sent_at IS NULL THEN 'withdrawn' ELSE outcome END
+                 WHERE direction = 'out' AND correlation_id = ?1",
+            )?;
             for correlation_id in &batch.withdrawn {
                 withdraw.execute(params![correlation_id])?;
             }
@@ -345,7 +446,7 @@ impl History {
         Ok(written)
     }
 
-    /// The outbox id of a command, if it was ever written (tests and diagnostics).
+    /// When the broker confirmed a command, if it was ever written (tests and diagnostics).
     pub fn outbox_sent_at(
         &self,
         correlation_id: &str,
@@ -353,7 +454,7 @@ impl History {
         Ok(self
             .conn()
             .query_row(
-                "SELECT sent_at FROM outbox WHERE correlation_id = ?1",
+                "SELECT sent_at FROM messages WHERE direction = 'out' AND correlation_id = ?1",
                 params![correlation_id],
                 |r| r.get(0),
             )

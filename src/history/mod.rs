@@ -13,6 +13,9 @@ mod deployment_writes;
 mod deployments_schema;
 mod downloads;
 mod export;
+mod ingest_schema;
+#[cfg(test)]
+mod ingest_tests;
 mod inventory;
 mod inventory_schema;
 pub mod migrations;
@@ -24,6 +27,7 @@ mod rollout_schema;
 #[cfg(test)]
 mod rollout_tests;
 mod settings;
+mod target_rows;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -34,7 +38,7 @@ pub use artifacts::{Artifact, NewArtifact};
 pub use deployment_queries::{DeploymentRow, MessageRow, PendingCommand, TargetStatusRow};
 pub use deployment_view::DeploymentDetail;
 pub use deployment_writes::{
-    Batch, MessageDirection, MessageRecord, OutboxEntry, Oversize, TargetWrite, Written,
+    Batch, MessageDirection, MessageRecord, Oversize, TargetWrite, Written,
 };
 pub use downloads::{Download, DownloadRecord, DownloadWriter};
 pub use export::write_targets_csv;

@@ -110,10 +110,10 @@ pub(super) fn write_observed(
                 ])?;
                 tx.prepare_cached(
                     "INSERT INTO targets (deployment_id, position, store_id, controller_id,
-                        status, attempt, errors, updated_at, record)
+                        status, attempt, errors, updated_at)
                      VALUES (?1, (SELECT COALESCE(MAX(position) + 1, 0) FROM targets
                                   WHERE deployment_id = ?1),
-                             ?2, ?3, 'sent', 1, '[]', ?4, '{}')
+                             ?2, ?3, 'sent', 1, '[]', ?4)
                      ON CONFLICT (deployment_id, store_id, controller_id) DO UPDATE SET
                         status = 'sent', attempt = attempt + 1, errors = '[]',
                         updated_at = excluded.updated_at

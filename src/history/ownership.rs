@@ -217,8 +217,9 @@ impl History {
         deployment_id: &str,
     ) -> Result<Vec<PendingCommand>, HistoryError> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT correlation_id, deployment_id, topic, body FROM outbox
-             WHERE deployment_id = ?1 AND sent_at IS NULL AND withdrawn = 0 ORDER BY id",
+            "SELECT correlation_id, deployment_id, topic, body FROM messages
+             WHERE deployment_id = ?1 AND direction = 'out' AND sent_at IS NULL
+               AND withdrawn = 0 ORDER BY id",
         )?;
         let rows = stmt
             .query_map(params![deployment_id], |r| {

@@ -183,7 +183,6 @@ fn merge(into: &mut Flush, more: Flush) {
     b.targets.extend(m.targets);
     b.transitions.extend(m.transitions);
     b.messages.extend(m.messages);
-    b.outbox.extend(m.outbox);
     b.sent.extend(m.sent);
     b.withdrawn.extend(m.withdrawn);
     b.finished.extend(m.finished);

@@ -51,11 +51,10 @@ impl Owner {
             if let Some(position) = deployment.find(&s, &c)
                 && let Some(target) = deployment.targets().get(position)
             {
-                self.staged.batch.targets.push(TargetWrite {
-                    deployment_id: d.to_string(),
-                    position,
-                    target: target.clone(),
-                });
+                self.staged
+                    .batch
+                    .targets
+                    .push(TargetWrite::of(&d, position, target));
             }
             deployments.insert(d);
         }

@@ -1,11 +1,12 @@
-//! Turning the engine's effects into what the history records (transitions, outbox rows,
-//! the message log, rollout events) and the commands to publish after the commit.
+//! Turning the engine's effects into what the history records (transitions, the message
+//! log, whose command rows are the outbox, rollout events) and the commands to publish
+//! after the commit.
 
 use bytes::Bytes;
 
 use super::Owner;
 use crate::engine::{Effects, OutboundCommand, RolloutEvent, Transition};
-use crate::history::{MessageDirection, MessageRecord, OutboxEntry};
+use crate::history::{MessageDirection, MessageRecord};
 use crate::protocol::{Id, encode_command};
 use crate::service::now_millis;
 use crate::service::writer::PublishItem;
@@ -70,7 +71,6 @@ impl Owner {
         let now = now_millis();
         let timestamp = chrono::Local::now().fixed_offset();
         // A deploy stages every command at once: exact room, not a doubling Vec's spare half.
-        self.staged.batch.outbox.reserve(commands.len());
         self.staged.batch.messages.reserve(commands.len());
         self.staged.publish.reserve(commands.len());
         for command in commands {
@@ -91,13 +91,6 @@ impl Owner {
                 // Exact size: the encoder's spare capacity would be held by every copy holder.
                 body: Bytes::from(encoded.body.into_boxed_slice()),
             };
-            self.staged.batch.outbox.push(OutboxEntry {
-                correlation_id: item.correlation_id.to_string(),
-                deployment_id: item.deployment_id.to_string(),
-                topic: item.topic.clone(),
-                body: item.body.clone(),
-                created_at: now,
-            });
             self.staged.batch.messages.push(MessageRecord {
                 direction: MessageDirection::Out,
                 topic: item.topic.clone(),
@@ -113,7 +106,7 @@ impl Owner {
                 oversize: None,
             });
             self.staged.publish.push(item);
-            self.staged_rows += 2;
+            self.staged_rows += 1;
         }
     }
 

@@ -128,7 +128,8 @@ impl HistoryDb {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT correlation_id, sent_at, withdrawn FROM outbox WHERE deployment_id = ?1 ORDER BY id",
+                "SELECT correlation_id, sent_at, withdrawn FROM messages
+                 WHERE deployment_id = ?1 AND direction = 'out' ORDER BY id",
             )
             .unwrap();
         stmt.query_map([deployment_id], |r| {

@@ -20,7 +20,7 @@ export function prependBatch(log: readonly MessageRow[], batch: readonly Message
 
 /** Outcomes of a genuine reply that changed nothing (engine::UnchangedReason codes). */
 const UNCHANGED = new Set(["duplicate", "stale_attempt", "already_reported", "cancel_requested", "cancelled", "timed_out"]);
-const ACCEPTED = new Set(["applied", "own_echo", "observed", "outbox", ""]);
+const ACCEPTED = new Set(["applied", "own_echo", "observed", "outbox", "published", "withdrawn", ""]);
 
 export type OutcomeKind = "accepted" | "unchanged" | "observed" | "rejected";
 
