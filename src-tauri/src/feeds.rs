@@ -148,10 +148,12 @@ impl Feeds {
                 return;
             }
         };
-        let mut last = match history.recent_messages(1) {
-            Ok(rows) => rows.first().map_or(0, |m| m.id),
-            Err(_) => 0,
-        };
+        // The newest rows the view loads first: where the feed starts, and the commands among
+        // them still waiting in the outbox, told again once they leave it.
+        let recent = history.recent_messages(500).unwrap_or_default();
+        let mut last = recent.first().map_or(0, |m| m.id);
+        let mut waiting = WaitingCommands::default();
+        waiting.note(&recent);
         tauri::async_runtime::spawn(async move {
             let mut tick = tokio::time::interval(ACTIVITY_BATCH);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -160,21 +162,63 @@ impl Feeds {
                     _ = tick.tick() => {}
                     _ = ended.changed() => break,
                 }
-                let messages = match history.messages_after(last, ACTIVITY_ROWS) {
+                let mut messages = match history.settled_commands(&waiting.ids()) {
                     Ok(m) => m,
                     Err(e) => {
                         tracing::warn!(error = %e, "activity feed read failed");
                         continue;
                     }
                 };
-                let Some(newest) = messages.last() else {
-                    continue;
+                waiting.settled(&messages);
+                let new = match history.messages_after(last, ACTIVITY_ROWS) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "activity feed read failed");
+                        continue;
+                    }
                 };
-                last = newest.id;
+                if let Some(newest) = new.last() {
+                    last = newest.id;
+                }
+                waiting.note(&new);
+                messages.extend(new);
+                if messages.is_empty() {
+                    continue;
+                }
                 if channel.send(ActivityFeed { messages }).is_err() {
                     break;
                 }
             }
         });
+    }
+}
+
+/// Commands the activity view shows as waiting in the outbox (the newest few thousand):
+/// each is sent again, with its new outcome, once it is published or withdrawn.
+#[derive(Default)]
+struct WaitingCommands(std::collections::BTreeSet<i64>);
+
+impl WaitingCommands {
+    const MAX: usize = 5_000;
+
+    fn note(&mut self, rows: &[storefleet::history::MessageRow]) {
+        for m in rows {
+            if m.direction == "out" && m.outcome == "outbox" {
+                self.0.insert(m.id);
+            }
+        }
+        while self.0.len() > Self::MAX {
+            self.0.pop_first();
+        }
+    }
+
+    fn settled(&mut self, rows: &[storefleet::history::MessageRow]) {
+        for m in rows {
+            self.0.remove(&m.id);
+        }
+    }
+
+    fn ids(&self) -> Vec<i64> {
+        self.0.iter().copied().collect()
     }
 }

@@ -54,6 +54,24 @@ impl History {
             .collect::<Result<_, _>>()?;
         Ok(rows)
     }
+
+    /// Those of the commands with these message ids that left the outbox since (published or
+    /// withdrawn): how a live view learns that a command it showed as waiting went out.
+    pub fn settled_commands(&self, ids: &[i64]) -> Result<Vec<MessageRow>, HistoryError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = serde_json::to_string(ids).map_err(|e| HistoryError::Encode(e.to_string()))?;
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT id, direction, topic, substr(body, 1, {VIEW_EXCERPT_BYTES}), {MESSAGE_COLUMNS}
+             FROM messages WHERE id IN (SELECT value FROM json_each(?1))
+               AND direction = 'out' AND outcome <> 'outbox' ORDER BY id"
+        ))?;
+        let rows = stmt
+            .query_map(params![list], message_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
 }
 
 fn message_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
@@ -105,5 +123,47 @@ mod tests {
             VIEW_EXCERPT_BYTES
         );
         assert_eq!(history.messages(None, 10).unwrap()[0].body.len(), 200_000);
+    }
+
+    /// A command shown as waiting is found again once the broker confirmed it.
+    #[test]
+    fn a_command_is_told_again_once_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut history = History::open(&dir.path().join("h.sqlite")).unwrap();
+        let command = |cid: &str| MessageRecord {
+            direction: MessageDirection::Out,
+            topic: format!("/stores/s/controllers/{cid}/update"),
+            body: b"{}".to_vec().into(),
+            at: Millis(1),
+            event_type: Some("update_firmware".into()),
+            deployment_id: Some("d".into()),
+            store_id: Some("s".into()),
+            controller_id: Some(cid.into()),
+            correlation_id: Some(cid.into()),
+            outcome: "outbox".into(),
+            reason: None,
+            oversize: None,
+        };
+        let mut batch = Batch::default();
+        batch.messages.push(command("a"));
+        batch.messages.push(command("b"));
+        history.write_batch(&batch).unwrap();
+        let ids: Vec<i64> = history
+            .messages_after(0, 10)
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert!(history.settled_commands(&ids).unwrap().is_empty());
+        assert_eq!(history.outbox_waiting().unwrap(), 2);
+
+        let mut batch = Batch::default();
+        batch.sent.push(("a".into(), Millis(2)));
+        batch.withdrawn.push("b".into());
+        history.write_batch(&batch).unwrap();
+        let settled = history.settled_commands(&ids).unwrap();
+        let outcomes: Vec<&str> = settled.iter().map(|m| m.outcome.as_str()).collect();
+        assert_eq!(outcomes, ["published", "withdrawn"]);
+        assert_eq!(history.outbox_waiting().unwrap(), 0);
     }
 }

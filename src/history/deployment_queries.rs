@@ -74,6 +74,8 @@ pub struct MessageRow {
 /// A command still waiting in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingCommand {
+    /// The command's row in the message log (the outbox): the order commands are sent in.
+    pub id: i64,
     pub correlation_id: String,
     pub deployment_id: String,
     pub topic: String,

@@ -216,18 +216,31 @@ impl History {
         &self,
         deployment_id: &str,
     ) -> Result<Vec<PendingCommand>, HistoryError> {
+        self.pending_commands_after(deployment_id, 0, usize::MAX)
+    }
+
+    /// Up to `limit` of those, from the row after `after`: the driver reads its outbox a
+    /// chunk at a time instead of holding every command of a large deployment.
+    pub fn pending_commands_after(
+        &self,
+        deployment_id: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingCommand>, HistoryError> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT correlation_id, deployment_id, topic, body FROM messages
+            "SELECT id, correlation_id, deployment_id, topic, body FROM messages
              WHERE deployment_id = ?1 AND direction = 'out' AND sent_at IS NULL
-               AND withdrawn = 0 ORDER BY id",
+               AND withdrawn = 0 AND id > ?2 ORDER BY id LIMIT ?3",
         )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(params![deployment_id], |r| {
+            .query_map(params![deployment_id, after, limit], |r| {
                 Ok(PendingCommand {
-                    correlation_id: r.get(0)?,
-                    deployment_id: r.get(1)?,
-                    topic: r.get(2)?,
-                    body: r.get(3)?,
+                    id: r.get(0)?,
+                    correlation_id: r.get(1)?,
+                    deployment_id: r.get(2)?,
+                    topic: r.get(3)?,
+                    body: r.get(4)?,
                 })
             })?
             .collect::<Result<_, _>>()?;

@@ -14,7 +14,7 @@ use crate::history::{Batch, History};
 use crate::link::AckToken;
 use crate::protocol::Id;
 
-/// A command ready to publish once its outbox row is committed.
+/// A command read back from the outbox (its committed row), on its way to the broker.
 #[derive(Debug, Clone)]
 pub(super) struct PublishItem {
     // Already valid ids: the owner uses them on PUBACK without checking them again.
@@ -23,7 +23,6 @@ pub(super) struct PublishItem {
     pub store_id: Id,
     pub controller_id: Id,
     pub topic: String,
-    /// Shared with the outbox entry and the message log (one copy per command).
     pub body: Bytes,
 }
 
@@ -32,7 +31,8 @@ pub(super) struct PublishItem {
 pub(super) struct Flush {
     pub batch: Batch,
     pub acks: Vec<AckToken>,
-    pub publish: Vec<PublishItem>,
+    /// Deployments this flush writes new commands for.
+    pub commands: Vec<Id>,
     pub events: Vec<ServiceEvent>,
     /// Driver locks to give back once this flush is committed.
     pub release: Vec<Id>,
@@ -43,8 +43,8 @@ pub(super) struct Flush {
 
 /// What the writer hands back to the owner after each commit.
 pub(super) struct Committed {
-    /// Commands whose outbox rows are now durable: they may be published.
-    pub publish: Vec<PublishItem>,
+    /// Deployments with new commands in the outbox, now durable: they may be published.
+    pub commands: Vec<Id>,
     /// Inbound messages of the commit: the owner takes as many new ones from the link.
     pub inbound: usize,
     /// Driver locks the owner held only until this commit (a pause written for a
@@ -164,7 +164,7 @@ fn deliver(
         ack.ack();
     }
     let _ = committed.send(Committed {
-        publish: flush.publish,
+        commands: flush.commands,
         inbound,
         release: flush.release,
     });
@@ -195,7 +195,7 @@ fn merge(into: &mut Flush, more: Flush) {
     b.outcomes.extend(m.outcomes);
     b.observed.extend(m.observed);
     into.acks.extend(more.acks);
-    into.publish.extend(more.publish);
+    into.commands.extend(more.commands);
     into.events.extend(more.events);
     into.done.extend(more.done);
     into.release.extend(more.release);

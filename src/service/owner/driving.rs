@@ -16,9 +16,8 @@ use std::sync::Arc;
 use super::Owner;
 use crate::engine::{InboundOutcome, Millis, Transition};
 use crate::history::{History, Ownership};
-use crate::protocol::{Id, TopicAddress, decode};
+use crate::protocol::{Id, decode};
 use crate::service::events::ServiceEvent;
-use crate::service::writer::PublishItem;
 use crate::service::{ServiceError, now_millis};
 
 /// Rows read per followed deployment and look: a backlog is read over several looks.
@@ -139,23 +138,10 @@ impl Owner {
     /// Restores a deployment whose lock this process just took, to drive it.
     fn load(&mut self, id: &Id) -> Result<(), ServiceError> {
         self.restore_only(id)?;
-        // Commands written before but never confirmed: again, with the same correlation ids.
-        for pending in self.reader.pending_commands_of(id.as_str())? {
-            let Ok(address) = TopicAddress::parse(&pending.topic, &self.prefix) else {
-                continue;
-            };
-            let Ok(correlation_id) = Id::new(pending.correlation_id) else {
-                continue;
-            };
-            self.outq.push_back(PublishItem {
-                correlation_id,
-                deployment_id: id.clone(),
-                store_id: address.store_id,
-                controller_id: address.controller_id,
-                topic: pending.topic,
-                body: pending.body.into(),
-            });
-        }
+        // Commands written before but never confirmed: again, with the same correlation ids
+        // (read from the outbox a chunk at a time, as the link has room).
+        self.unsent
+            .insert(id.clone(), super::flow::Unsent::from_start());
         self.replay_deferred(id)?;
         self.following.forget(id);
         tracing::info!(deployment = %id, "driving the deployment");

@@ -87,7 +87,11 @@ pub(super) struct Owner {
     drives: bool,
     locks: DriverLocks,
     following: Following,
+    /// Commands read from the outbox, in order, a chunk at a time (see `flow.rs`).
     outq: VecDeque<PublishItem>,
+    /// Per deployment driven here: the last outbox row read into `outq`, and whether newer
+    /// ones may wait.
+    unsent: HashMap<Id, flow::Unsent>,
     inflight: HashMap<u64, PublishItem>,
     next_seq: u64,
     withdrawn: HashSet<String>,
@@ -123,6 +127,7 @@ impl Owner {
             drives: parts.drives,
             locks,
             outq: VecDeque::new(),
+            unsent: HashMap::new(),
             inflight: HashMap::new(),
             next_seq: 1,
             withdrawn: HashSet::new(),

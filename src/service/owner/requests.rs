@@ -257,7 +257,8 @@ impl Owner {
     pub(super) fn let_go(&mut self, id: &Id) {
         self.engine.remove(id);
         self.reported_finished.remove(id);
-        self.staged.publish.retain(|p| &p.deployment_id != id);
+        self.staged.commands.retain(|d| d != id);
+        self.unsent.remove(id);
         self.outq.retain(|p| &p.deployment_id != id);
         self.staged.release.push(id.clone());
     }

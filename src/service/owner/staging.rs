@@ -9,7 +9,6 @@ use crate::engine::{Effects, OutboundCommand, RolloutEvent, Transition};
 use crate::history::{MessageDirection, MessageRecord};
 use crate::protocol::{Id, encode_command};
 use crate::service::now_millis;
-use crate::service::writer::PublishItem;
 
 impl Owner {
     /// Stages effects whose targets are already in a new deployment's snapshot.
@@ -72,7 +71,6 @@ impl Owner {
         let timestamp = chrono::Local::now().fixed_offset();
         // A deploy stages every command at once: exact room, not a doubling Vec's spare half.
         self.staged.batch.messages.reserve(commands.len());
-        self.staged.publish.reserve(commands.len());
         for command in commands {
             let envelope = command.to_envelope(timestamp);
             let encoded = match encode_command(&envelope, &self.prefix) {
@@ -82,30 +80,25 @@ impl Owner {
                     continue;
                 }
             };
-            let item = PublishItem {
-                correlation_id: command.correlation_id,
-                deployment_id: command.deployment_id,
-                store_id: command.store_id,
-                controller_id: command.controller_id,
-                topic: encoded.topic,
-                // Exact size: the encoder's spare capacity would be held by every copy holder.
-                body: Bytes::from(encoded.body.into_boxed_slice()),
-            };
+            // Exact size: the encoder's spare capacity would be held until the commit.
+            let body = Bytes::from(encoded.body.into_boxed_slice());
+            if self.staged.commands.last() != Some(&command.deployment_id) {
+                self.staged.commands.push(command.deployment_id.clone());
+            }
             self.staged.batch.messages.push(MessageRecord {
                 direction: MessageDirection::Out,
-                topic: item.topic.clone(),
-                body: item.body.clone(),
+                topic: encoded.topic,
+                body,
                 at: now,
                 event_type: Some(envelope.event_type().as_str().to_owned()),
-                deployment_id: Some(item.deployment_id.to_string()),
-                store_id: Some(item.store_id.to_string()),
-                controller_id: Some(item.controller_id.to_string()),
-                correlation_id: Some(item.correlation_id.to_string()),
+                deployment_id: Some(command.deployment_id.to_string()),
+                store_id: Some(command.store_id.to_string()),
+                controller_id: Some(command.controller_id.to_string()),
+                correlation_id: Some(command.correlation_id.to_string()),
                 outcome: "outbox".to_owned(),
                 reason: None,
                 oversize: None,
             });
-            self.staged.publish.push(item);
             self.staged_rows += 1;
         }
     }

@@ -11,11 +11,16 @@ export const ACTIVITY_FILTERS: readonly { value: ActivityFilter; label: string }
   { value: "observed", label: "Other operators" },
 ];
 
-/** Prepends a batch (oldest first in the batch) to a newest-first log, keeping `max`. */
+/**
+ * Prepends a batch (oldest first in the batch) to a newest-first log, keeping `max`. A row
+ * already in the log is replaced: the feed sends a command again once it left the outbox.
+ */
 export function prependBatch(log: readonly MessageRow[], batch: readonly MessageRow[], max: number): MessageRow[] {
   const seen = new Set(log.map((m) => m.id));
   const fresh = batch.filter((m) => !seen.has(m.id)).sort((a, b) => b.id - a.id);
-  return fresh.concat(log).slice(0, max);
+  const again = new Map(batch.filter((m) => seen.has(m.id)).map((m) => [m.id, m]));
+  const kept = again.size === 0 ? log : log.map((m) => again.get(m.id) ?? m);
+  return fresh.concat(kept).slice(0, max);
 }
 
 /** Outcomes of a genuine reply that changed nothing (engine::UnchangedReason codes). */

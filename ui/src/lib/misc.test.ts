@@ -104,6 +104,15 @@ describe("activity log", () => {
     const log = prependBatch([msg(2), msg(1)], [msg(3), msg(4), msg(2)], 3);
     expect(log.map((m) => m.id)).toEqual([4, 3, 2]);
   });
+  it("replaces a command sent again once it left the outbox, in place", () => {
+    const waiting = msg(1, { direction: "out", outcome: "outbox" });
+    const log = prependBatch([msg(2), waiting], [msg(3), { ...waiting, outcome: "published" }], 10);
+    expect(log.map((m) => [m.id, m.outcome])).toEqual([
+      [3, "applied"],
+      [2, "applied"],
+      [1, "published"],
+    ]);
+  });
   it("classifies outcomes", () => {
     expect(outcomeKind(msg(1))).toBe("accepted");
     expect(outcomeKind(msg(1, { outcome: "duplicate" }))).toBe("unchanged");
