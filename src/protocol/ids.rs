@@ -6,6 +6,7 @@
 //! The check happens when the value is built, so nothing unchecked is ever published.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -47,21 +48,24 @@ impl IdError {
 /// A store, controller, deployment or correlation id that is safe to publish.
 ///
 /// Serde (de)serializes it as a plain string and validates on the way in.
+///
+/// Shared, not copied: a target's ids are held by the engine, its commands, transitions and
+/// history writes, and a clone is a reference count, not an allocation (issue 13).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Id(String);
+pub struct Id(Arc<str>);
 
 impl Id {
     /// Checks `value` against the identifier rules.
     pub fn new(value: impl Into<String>) -> Result<Self, IdError> {
         let value = value.into();
         validate(&value)?;
-        Ok(Self(value))
+        Ok(Self(value.into()))
     }
 
     /// A fresh random UUID v4, hyphenated and lower case, as the spec's examples show.
     pub fn new_v4() -> Self {
-        Self(Uuid::new_v4().hyphenated().to_string())
+        Self(Uuid::new_v4().hyphenated().to_string().into())
     }
 
     pub fn as_str(&self) -> &str {
@@ -69,7 +73,7 @@ impl Id {
     }
 
     pub fn into_string(self) -> String {
-        self.0
+        self.0.to_string()
     }
 }
 
@@ -108,7 +112,7 @@ impl std::str::FromStr for Id {
 
 impl From<Id> for String {
     fn from(id: Id) -> String {
-        id.0
+        id.0.to_string()
     }
 }
 

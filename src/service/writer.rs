@@ -33,6 +33,8 @@ pub(super) struct Flush {
     pub acks: Vec<AckToken>,
     /// Deployments this flush writes new commands for.
     pub commands: Vec<Id>,
+    /// How many commands it writes.
+    pub command_rows: usize,
     pub events: Vec<ServiceEvent>,
     /// Driver locks to give back once this flush is committed.
     pub release: Vec<Id>,
@@ -45,6 +47,7 @@ pub(super) struct Flush {
 pub(super) struct Committed {
     /// Deployments with new commands in the outbox, now durable: they may be published.
     pub commands: Vec<Id>,
+    pub command_rows: usize,
     /// Inbound messages of the commit: the owner takes as many new ones from the link.
     pub inbound: usize,
     /// Driver locks the owner held only until this commit (a pause written for a
@@ -165,6 +168,7 @@ fn deliver(
     }
     let _ = committed.send(Committed {
         commands: flush.commands,
+        command_rows: flush.command_rows,
         inbound,
         release: flush.release,
     });
@@ -196,6 +200,7 @@ fn merge(into: &mut Flush, more: Flush) {
     b.observed.extend(m.observed);
     into.acks.extend(more.acks);
     into.commands.extend(more.commands);
+    into.command_rows += more.command_rows;
     into.events.extend(more.events);
     into.done.extend(more.done);
     into.release.extend(more.release);

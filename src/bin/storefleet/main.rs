@@ -90,6 +90,12 @@ enum Command {
     Demo(demo::Args),
 }
 
+/// mimalloc gives freed memory back to the system as it goes: with glibc's per-thread
+/// arenas the CLI's resident size stayed near twice its heap after a large deployment was
+/// staged (BENCHMARKS.md, issue 13).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

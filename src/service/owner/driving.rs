@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::Owner;
-use crate::engine::{InboundOutcome, Millis, Transition};
+use crate::engine::{InboundOutcome, Millis, OutboundCommand, Transition};
 use crate::history::{History, Ownership};
 use crate::protocol::{Id, decode};
 use crate::service::events::ServiceEvent;
@@ -121,8 +121,9 @@ impl Owner {
         }
     }
 
-    /// Restores a deployment from the history into the engine (its lock is held).
-    pub(super) fn restore_only(&mut self, id: &Id) -> Result<(), ServiceError> {
+    /// Restores a deployment from the history into the engine (its lock is held); gives
+    /// back its commands that never left.
+    pub(super) fn restore_only(&mut self, id: &Id) -> Result<Vec<OutboundCommand>, ServiceError> {
         let state = self
             .reader
             .deployment_state(id.as_str())?
@@ -132,12 +133,15 @@ impl Owner {
             self.reported_finished.insert(id.clone());
         }
         self.stage(restored.effects);
-        Ok(())
+        Ok(restored.resend)
     }
 
     /// Restores a deployment whose lock this process just took, to drive it.
     fn load(&mut self, id: &Id) -> Result<(), ServiceError> {
-        self.restore_only(id)?;
+        // A command in a target's record but not in the outbox (the process stopped between
+        // the two writes) is written now; one already there is left as it is.
+        let resend = self.restore_only(id)?;
+        self.stage_commands(resend);
         // Commands written before but never confirmed: again, with the same correlation ids
         // (read from the outbox a chunk at a time, as the link has room).
         self.unsent

@@ -44,6 +44,11 @@ impl Owner {
 
     pub(super) fn on_committed(&mut self, done: Committed) {
         self.uncommitted_inbound = self.uncommitted_inbound.saturating_sub(done.inbound);
+        self.commands_uncommitted = self.commands_uncommitted.saturating_sub(done.command_rows);
+        if !self.unstaged.is_empty() {
+            self.stage_unstaged();
+            self.flush();
+        }
         for id in &done.release {
             if self.engine.deployment(id).is_none() {
                 self.locks.release(id);

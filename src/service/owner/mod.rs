@@ -89,6 +89,10 @@ pub(super) struct Owner {
     following: Following,
     /// Commands read from the outbox, in order, a chunk at a time (see `flow.rs`).
     outq: VecDeque<PublishItem>,
+    /// New commands not yet encoded into a batch, and how many encoded ones wait for their
+    /// commit (see `staging.rs`).
+    unstaged: VecDeque<crate::engine::OutboundCommand>,
+    commands_uncommitted: usize,
     /// Per deployment driven here: the last outbox row read into `outq`, and whether newer
     /// ones may wait.
     unsent: HashMap<Id, flow::Unsent>,
@@ -127,6 +131,8 @@ impl Owner {
             drives: parts.drives,
             locks,
             outq: VecDeque::new(),
+            unstaged: VecDeque::new(),
+            commands_uncommitted: 0,
             unsent: HashMap::new(),
             inflight: HashMap::new(),
             next_seq: 1,
@@ -181,6 +187,9 @@ impl Owner {
                 self.flush();
             }
         }
+        // Every command made reaches the outbox before the process goes.
+        let all = std::mem::take(&mut self.unstaged);
+        self.encode_commands(all.into());
         self.flush();
         self.writer
     }

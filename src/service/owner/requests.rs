@@ -239,7 +239,7 @@ impl Owner {
         }
         let applied = self
             .restore_only(&id)
-            .and_then(|()| self.apply_here(&id, kind));
+            .and_then(|_| self.apply_here(&id, kind));
         let summary = self.engine.summary(&id);
         match applied {
             Ok(()) => self.reply_after_commit(reply, summary),
@@ -257,6 +257,8 @@ impl Owner {
     pub(super) fn let_go(&mut self, id: &Id) {
         self.engine.remove(id);
         self.reported_finished.remove(id);
+        // What the engine made for it reaches the outbox, for its driver to send.
+        self.stage_all_of(id);
         self.staged.commands.retain(|d| d != id);
         self.unsent.remove(id);
         self.outq.retain(|p| &p.deployment_id != id);

@@ -2,6 +2,8 @@
 //! log, whose command rows are the outbox, rollout events) and the commands to publish
 //! after the commit.
 
+use std::collections::{HashSet, VecDeque};
+
 use bytes::Bytes;
 
 use super::Owner;
@@ -9,6 +11,11 @@ use crate::engine::{Effects, OutboundCommand, RolloutEvent, Transition};
 use crate::history::{MessageDirection, MessageRecord};
 use crate::protocol::{Id, encode_command};
 use crate::service::now_millis;
+
+/// Commands encoded into the batches at most while uncommitted: the next are encoded once
+/// those are committed, so that a deployment's 100,000 new commands are never all in memory
+/// as encoded messages at once.
+pub(super) const STAGE_CHUNK: usize = 4_096;
 
 impl Owner {
     /// Stages effects whose targets are already in a new deployment's snapshot.
@@ -66,11 +73,41 @@ impl Owner {
         self.transitions.extend(transitions);
     }
 
-    fn stage_commands(&mut self, commands: Vec<OutboundCommand>) {
+    /// Queues new commands for the outbox; they are encoded and written a chunk at a time.
+    pub(super) fn stage_commands(&mut self, commands: Vec<OutboundCommand>) {
+        self.unstaged.extend(commands);
+        self.stage_unstaged();
+    }
+
+    /// Encodes the next queued commands into the staged batch while fewer than a chunk of
+    /// them wait for their commit. A command not yet written is only in the engine's target
+    /// record: after a crash the restore finds it there and writes it then
+    /// ([`crate::engine::Restored::resend`]).
+    pub(super) fn stage_unstaged(&mut self) {
+        let room = STAGE_CHUNK.saturating_sub(self.commands_uncommitted);
+        let n = room.min(self.unstaged.len());
+        if n == 0 {
+            return;
+        }
+        let chunk: Vec<OutboundCommand> = self.unstaged.drain(..n).collect();
+        self.encode_commands(chunk);
+    }
+
+    /// Encodes every queued command of one deployment now (it is about to be let go).
+    pub(super) fn stage_all_of(&mut self, id: &Id) {
+        let (mine, others): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.unstaged)
+            .into_iter()
+            .partition(|c| &c.deployment_id == id);
+        self.unstaged = others;
+        self.encode_commands(mine.into());
+    }
+
+    pub(super) fn encode_commands(&mut self, commands: Vec<OutboundCommand>) {
         let now = now_millis();
         let timestamp = chrono::Local::now().fixed_offset();
-        // A deploy stages every command at once: exact room, not a doubling Vec's spare half.
         self.staged.batch.messages.reserve(commands.len());
+        self.commands_uncommitted += commands.len();
+        self.staged.command_rows += commands.len();
         for command in commands {
             let envelope = command.to_envelope(timestamp);
             let encoded = match encode_command(&envelope, &self.prefix) {
@@ -128,6 +165,11 @@ impl Owner {
     }
 
     fn stage_withdrawn(&mut self, withdrawn: Vec<Id>) {
+        if !self.unstaged.is_empty() && !withdrawn.is_empty() {
+            // Withdrawn before it was even written: it never reaches the outbox.
+            let gone: HashSet<&Id> = withdrawn.iter().collect();
+            self.unstaged.retain(|c| !gone.contains(&c.correlation_id));
+        }
         for id in withdrawn {
             self.withdrawn.insert(id.to_string());
             self.staged.batch.withdrawn.push(id.to_string());
