@@ -118,7 +118,7 @@ pub fn plan(
             targets,
             ack_timeout: Duration::from_secs(request.ack_timeout_secs),
             completion_timeout: Duration::from_secs(request.completion_timeout_secs),
-            policy: request.policy.unwrap_or_default(),
+            policy: request.policy.clone().unwrap_or_default(),
         },
     )?;
     let artifact = deployable.artifact().clone();

@@ -56,6 +56,7 @@ mod policy;
 mod queries;
 mod restore;
 mod rollout;
+mod schedule;
 mod spec;
 mod status;
 mod steps;
@@ -79,6 +80,7 @@ pub use rollout::{
     Advance, DeploymentState, FailureThreshold, RolloutControl, RolloutEvent, RolloutEventKind,
     RolloutPolicy, WaveProgress, plan_waves,
 };
+pub use schedule::{InWindows, Schedule, StoreWindow, Unwindowed};
 pub use spec::{DeploymentSpec, Firmware, TargetKey, Timeouts};
 pub use status::{StatusCounts, TargetStatus};
 pub use target::{Attempt, CommandRecord, Target};

@@ -75,6 +75,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "deployments bound to their broker, requests to their driver, body excerpts",
         sql: super::ownership_schema::SQL,
     },
+    Migration {
+        version: 6,
+        name: "store time zones and maintenance windows",
+        sql: super::windows_schema::SQL,
+    },
 ];
 
 /// Why a migration run did not complete. Nothing was changed in any of these cases.

@@ -24,6 +24,8 @@ mod rollout_schema;
 #[cfg(test)]
 mod rollout_tests;
 mod settings;
+mod store_windows;
+mod windows_schema;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
