@@ -109,6 +109,27 @@ impl History {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The inventory's names of these stores (those that have one).
+    pub fn store_names<'a>(
+        &self,
+        stores: impl IntoIterator<Item = &'a str>,
+    ) -> Result<BTreeMap<String, String>, HistoryError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT store_name FROM controllers WHERE store_id = ?1 AND store_name IS NOT NULL
+             ORDER BY controller_id LIMIT 1",
+        )?;
+        let mut out = BTreeMap::new();
+        for store in stores {
+            if let Some(name) = stmt
+                .query_row(params![store], |r| r.get::<_, String>(0))
+                .optional()?
+            {
+                out.insert(store.to_owned(), name);
+            }
+        }
+        Ok(out)
+    }
+
     /// The usable windows (a known zone and at least one window) of these stores.
     pub fn store_windows<'a>(
         &self,

@@ -37,6 +37,14 @@ impl StoreZone {
     }
 }
 
+impl std::str::FromStr for StoreZone {
+    type Err = ZoneError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::parse(name)
+    }
+}
+
 impl fmt::Display for StoreZone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)

@@ -11,6 +11,7 @@ mod events;
 pub mod new_deployment;
 mod owner;
 mod session_lock;
+pub mod store_plan;
 mod writer;
 
 use std::path::PathBuf;
