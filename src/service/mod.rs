@@ -12,6 +12,7 @@ pub mod new_deployment;
 mod owner;
 mod session_lock;
 pub mod store_plan;
+pub mod store_waits;
 mod writer;
 
 use std::path::PathBuf;
