@@ -25,6 +25,8 @@ mod notify;
 mod permissions_tests;
 mod picked;
 mod profiles;
+#[cfg(test)]
+mod review_tests;
 mod serving;
 
 pub use commands::app::AppInfo;
