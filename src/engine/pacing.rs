@@ -207,7 +207,8 @@ impl Engine {
             return;
         }
         let policy = d.state.policy.clone();
-        let mut closed: HashMap<Id, Option<Millis>> = HashMap::new();
+        // Per store, asked once per call: `None` open (or no window), `Some(opens)` closed.
+        let mut gate_of: HashMap<Id, Option<Option<Millis>>> = HashMap::new();
         let mut wake: Option<Millis> = None;
         let candidates = std::mem::take(&mut d.waiting);
         let mut kept = VecDeque::with_capacity(candidates.len());
@@ -227,13 +228,11 @@ impl Engine {
                 continue;
             }
             if !d.gates.is_empty() {
-                let waits = match closed.get(&t.store_id) {
-                    Some(&opens) => Some(opens),
+                let waits = match gate_of.get(&t.store_id) {
+                    Some(&waits) => waits,
                     None => {
                         let waits = d.gates.wait(&t.store_id, now);
-                        if let Some(opens) = waits {
-                            closed.insert(t.store_id.clone(), opens);
-                        }
+                        gate_of.insert(t.store_id.clone(), waits);
                         waits
                     }
                 };
