@@ -10,6 +10,7 @@ pub mod firmware;
 pub mod fleet;
 pub mod history;
 pub mod link;
+pub mod maintenance;
 pub mod protocol;
 pub mod service;
 pub mod sim;

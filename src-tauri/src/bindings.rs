@@ -13,13 +13,17 @@ mod tests {
         Advance, DeploymentState, DeploymentSummary, FailureThreshold, Millis, RolloutPolicy,
         StatusCounts, TargetRow, TargetStatus, Transition, WaveProgress,
     };
-    use storefleet::fleet::{Controller, ControllerSource, ImportReport};
+    use storefleet::engine::{InWindows, Schedule, StoreWindow, Unwindowed};
+    use storefleet::fleet::{Controller, ControllerSource, ImportReport, StoreSettings};
     use storefleet::history::{Artifact, DeploymentRow, MessageRow};
+    use storefleet::maintenance::StoreStart;
+    use storefleet::service::store_plan::StorePlan;
+    use storefleet::service::store_waits::StoreWait;
 
     use crate::commands::dialogs::DialogFilter;
     use crate::connection::{ConnectionState, ConnectionStatus, HistoryKind};
     use crate::deployments::{
-        DeploymentDetail, DeploymentReview, NewDeployment, ServingChoice, TargetRef,
+        DeploymentDetail, DeploymentReview, NewDeployment, ScheduleChoice, ServingChoice, TargetRef,
     };
     use crate::feeds::{ActivityFeed, DeploymentFeed};
     use crate::firmware::{ArtifactView, HashProgress, PreflightReport};
@@ -68,6 +72,14 @@ mod tests {
             Controller,
             ControllerSource,
             ImportReport,
+            Schedule,
+            InWindows,
+            StoreWindow,
+            Unwindowed,
+            StoreSettings,
+            StorePlan,
+            StoreStart,
+            StoreWait,
             // Desktop-only types (docs/ipc.md).
             BrokerProfile,
             ProfileInput,
@@ -82,6 +94,7 @@ mod tests {
             ServingChoice,
             TargetRef,
             NewDeployment,
+            ScheduleChoice,
             DeploymentReview,
             DeploymentDetail,
             DeploymentFeed,

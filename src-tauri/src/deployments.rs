@@ -6,14 +6,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use storefleet::engine::{DeploymentSpec, DeploymentSummary, RolloutPolicy, TargetKey, plan_waves};
+use storefleet::engine::{
+    DeploymentSpec, DeploymentSummary, Millis, RolloutPolicy, TargetKey, Unwindowed, plan_waves,
+};
 use storefleet::firmware::{Deployable, Library};
 pub use storefleet::history::DeploymentDetail;
 use storefleet::history::History;
 use storefleet::protocol::Id;
 use storefleet::service::new_deployment::{
-    FileSource, NewDeployment as CoreRequest, Prepared, prepare,
+    FileSource, NewDeployment as CoreRequest, Prepared, ScheduleRequest, prepare,
 };
+use storefleet::service::store_plan::StorePlan;
 use ts_rs::TS;
 
 use crate::connection::Connection;
@@ -46,6 +49,36 @@ pub struct NewDeployment {
     pub completion_timeout_secs: u64,
     /// Waves, caps and pauses; `null` sends to every target at once.
     pub policy: Option<RolloutPolicy>,
+    /// Maintenance windows, not-before and not-after; absent: send at once.
+    #[serde(default)]
+    #[ts(optional)]
+    pub schedule: Option<ScheduleChoice>,
+}
+
+/// The wizard's time options.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, TS)]
+pub struct ScheduleChoice {
+    /// Send a target only inside its store's maintenance window.
+    pub in_windows: bool,
+    /// With windows: stores that have none are sent at once (else the review refuses).
+    pub send_unwindowed: bool,
+    pub not_before: Option<Millis>,
+    pub not_after: Option<Millis>,
+}
+
+impl ScheduleChoice {
+    fn request(&self) -> ScheduleRequest {
+        ScheduleRequest {
+            in_windows: self.in_windows,
+            unwindowed: if self.send_unwindowed {
+                Unwindowed::SendAtOnce
+            } else {
+                Unwindowed::Refuse
+            },
+            not_before: self.not_before,
+            not_after: self.not_after,
+        }
+    }
 }
 
 /// The wizard's last step: what will be sent, to how many.
@@ -60,6 +93,8 @@ pub struct DeploymentReview {
     pub store_count: u64,
     /// Planned wave sizes, canary first.
     pub waves: Vec<u64>,
+    /// Per store, when its targets go (`Northgate: tonight 22:00 (in 7 h)`).
+    pub stores: Vec<StorePlan>,
     pub warnings: Vec<String>,
 }
 
@@ -108,6 +143,7 @@ pub fn plan(
     };
     let Prepared {
         spec,
+        plan: stores_plan,
         deployable,
         external,
     } = prepare(
@@ -118,7 +154,12 @@ pub fn plan(
             targets,
             ack_timeout: Duration::from_secs(request.ack_timeout_secs),
             completion_timeout: Duration::from_secs(request.completion_timeout_secs),
-            policy: request.policy.unwrap_or_default(),
+            policy: request.policy.clone().unwrap_or_default(),
+            schedule: request
+                .schedule
+                .as_ref()
+                .map(ScheduleChoice::request)
+                .unwrap_or_default(),
         },
     )?;
     let artifact = deployable.artifact().clone();
@@ -142,6 +183,7 @@ pub fn plan(
             .into_iter()
             .map(u64::from)
             .collect(),
+        stores: stores_plan,
         warnings,
     };
     Ok(Plan {

@@ -89,6 +89,7 @@ fn request(artifact_id: i64, demo: &Demo, store: usize) -> NewDeployment {
         ack_timeout_secs: 10,
         completion_timeout_secs: 30,
         policy: None,
+        schedule: None,
     }
 }
 

@@ -25,6 +25,8 @@ mod notify;
 mod permissions_tests;
 mod picked;
 mod profiles;
+#[cfg(test)]
+mod review_tests;
 mod serving;
 
 pub use commands::app::AppInfo;
@@ -86,6 +88,9 @@ pub fn run() {
             commands::fleet::fleet_list,
             commands::fleet::fleet_import_csv,
             commands::fleet::fleet_add,
+            commands::fleet::fleet_stores,
+            commands::fleet::fleet_set_timezone,
+            commands::fleet::fleet_set_windows,
             commands::firmware::firmware_list,
             commands::firmware::firmware_add,
             commands::firmware::firmware_rehash,
@@ -94,6 +99,7 @@ pub fn run() {
             commands::deployments::deployment_review,
             commands::deployments::deployment_start,
             commands::deployments::deployment_detail,
+            commands::deployments::deployment_waits,
             commands::deployments::deployment_watch,
             commands::deployments::deployment_cancel,
             commands::deployments::deployment_retry,

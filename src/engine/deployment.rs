@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::rollout::{DeploymentState, RolloutControl, RolloutPolicy, WaveProgress, plan_waves};
+use super::schedule::Gates;
 use super::spec::{Firmware, Timeouts};
 use super::status::{StatusCounts, TargetStatus};
 use super::target::Target;
@@ -44,6 +45,11 @@ pub struct Deployment {
     /// Targets in flight (an update command made, status not terminal), for the caps.
     pub(crate) in_flight: u32,
     pub(crate) in_flight_by_store: HashMap<Id, u32>,
+    /// The stores' maintenance windows, zones looked up once.
+    pub(crate) gates: Gates,
+    /// When waiting targets may next be released by time alone (a window opening,
+    /// not-before) or must be skipped (not-after); the engine ticks then.
+    pub(crate) wake_at: Option<Millis>,
 }
 
 impl Deployment {
@@ -71,6 +77,7 @@ impl Deployment {
                 .or_default() += 1;
         }
         let plan = plan_waves(state.targets.len(), &state.policy);
+        let gates = Gates::new(state.policy.schedule.as_deref());
         let wave_ends = plan
             .iter()
             .scan(0usize, |end, &size| {
@@ -87,6 +94,8 @@ impl Deployment {
             wave_ends,
             in_flight,
             in_flight_by_store,
+            gates,
+            wake_at: None,
         }
     }
 
@@ -236,7 +245,7 @@ impl Deployment {
             finished: self.is_finished(),
             state: self.deployment_state(),
             paused_reason: self.state.control.paused_reason.clone(),
-            policy: self.state.policy,
+            policy: self.state.policy.clone(),
             waves: self.waves(),
             current_wave: self.current_wave(),
         }

@@ -170,7 +170,8 @@ impl Engine {
                 Some(UnchangedReason::AlreadyReported)
             }
             TargetStatus::CancelRequested => Some(UnchangedReason::CancelRequested),
-            TargetStatus::Cancelled => Some(UnchangedReason::Cancelled),
+            // A skipped target never had a command to answer.
+            TargetStatus::Cancelled | TargetStatus::Skipped => Some(UnchangedReason::Cancelled),
             // A controller alive after an ack timeout will still report: revive it, unless
             // the completion clock (from the original send) has run out as well.
             TargetStatus::TimedOut => match (sent_at, completion) {

@@ -119,7 +119,8 @@ impl Engine {
         Ok(fx)
     }
 
-    /// Times out every target whose clock ran out at or before `now`.
+    /// Times out every target whose clock ran out at or before `now`, and applies the
+    /// schedule of deployments that were waiting for this moment.
     pub fn tick(&mut self, now: Millis) -> Effects {
         let mut fx = Effects::default();
         let mut touched: Vec<usize> = Vec::new();
@@ -139,6 +140,15 @@ impl Engine {
                 touched.push(slot);
             }
         }
+        // Deployments whose waiting targets time alone releases (a window opening,
+        // not-before) or skips (not-after).
+        for (slot, d) in self.slots.iter().enumerate() {
+            if let Some(d) = d
+                && d.wake_at.is_some_and(|at| at <= now)
+            {
+                touched.push(slot);
+            }
+        }
         touched.sort_unstable();
         touched.dedup();
         for slot in touched {
@@ -147,9 +157,14 @@ impl Engine {
         fx
     }
 
-    /// The earliest instant at which [`Engine::tick`] will time something out.
+    /// The earliest instant at which [`Engine::tick`] will time something out, release a
+    /// target whose window opens (or whose not-before passes) or skip one at not-after.
     pub fn next_deadline(&self) -> Option<Millis> {
-        self.deadlines.next()
+        let wake = self.slots.iter().flatten().filter_map(|d| d.wake_at).min();
+        match (self.deadlines.next(), wake) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Cancels every target that is not terminal. A queued target whose command has not

@@ -13,6 +13,7 @@
 //! sent | acknowledged → timed_out  (no result within the completion timeout, from sending)
 //! queued | sent | acknowledged → cancel_requested → cancelled
 //! failed | timed_out → queued      (retry: a new attempt)
+//! queued → skipped                 (still waiting at the schedule's not-after; terminal)
 //! ```
 //!
 //! Decisions where DESIGN.md is silent:
@@ -43,6 +44,19 @@
 //! - Create emits no transitions (every target starts queued at the creation time).
 //!   Retry is all or nothing; with nothing to retry it returns no effects. A retry's
 //!   transition (`failed → queued`) carries the new attempt number.
+//! - Schedules (`schedule.rs`, in the policy so restore keeps them): nothing is sent before
+//!   not-before; with windows, a target's command is made only while its store's window is
+//!   open at `now` (the windows, resolved from the inventory at create, are pure functions of
+//!   zone, windows and `now`: `crate::maintenance`). A closed store does not hold back the
+//!   others, and a window closing never touches targets already sent. The engine wakes at the
+//!   earliest opening, not-before or not-after: [`Engine::next_deadline`] includes it and
+//!   [`Engine::tick`] releases (or skips) then.
+//! - `skipped`: at not-after, targets still waiting with no command made become skipped, with
+//!   the reason in their errors, whether the deployment runs or is paused; targets with a
+//!   command (even one not yet published) go on. Skipped is terminal and not retried. It
+//!   counts as finished, neither completed nor failed.
+//! - A restored deployment with a schedule releases nothing at restore (its `now` is only the
+//!   last recorded change): it asks for a tick at once, which brings the real time.
 
 mod adopt;
 mod deployment;
@@ -56,6 +70,7 @@ mod policy;
 mod queries;
 mod restore;
 mod rollout;
+mod schedule;
 mod spec;
 mod status;
 mod steps;
@@ -79,6 +94,7 @@ pub use rollout::{
     Advance, DeploymentState, FailureThreshold, RolloutControl, RolloutEvent, RolloutEventKind,
     RolloutPolicy, WaveProgress, plan_waves,
 };
+pub use schedule::{InWindows, Schedule, StoreWindow, Unwindowed};
 pub use spec::{DeploymentSpec, Firmware, TargetKey, Timeouts};
 pub use status::{StatusCounts, TargetStatus};
 pub use target::{Attempt, CommandRecord, Target};

@@ -9,18 +9,23 @@
 //! - when the last started wave finishes, the next starts (auto, success rate reached) or
 //!   the deployment pauses (rate below the minimum, or manual advance);
 //! - failures since the start or the last resume or retry crossing the threshold pause it;
-//! - while paused or cancelled nothing new is sent; targets already sent go on.
+//! - while paused or cancelled nothing new is sent; targets already sent go on;
+//! - nothing is sent before the schedule's not-before; with windows, a target only while
+//!   its store's window is open (a closed store does not block the others); a window that
+//!   closes stops new sends in its store, never the targets already sent;
+//! - at not-after, targets still waiting end `skipped` (running or paused alike).
 //!
 //! Rules are applied only while some target is still held back: a deployment whose
 //! targets have all been sent is not paused by its last failures.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use super::effects::{CommandRole, Effects};
 use super::error::EngineError;
 use super::machine::Engine;
 use super::policy::{WaveVerdict, failure_pause, may_send, wave_verdict};
 use super::rollout::{DeploymentState, RolloutControl, RolloutEvent, RolloutEventKind};
+use super::schedule::skipped_reason;
 use super::status::TargetStatus;
 use super::time::Millis;
 use crate::protocol::Id;
@@ -121,12 +126,30 @@ impl Engine {
 
     /// Applies the rules: pauses and wave starts first, then sends what they allow.
     pub(crate) fn release(&mut self, slot: usize, now: Millis, fx: &mut Effects) {
+        let Some(d) = self.deployment_at_mut(slot) else {
+            return;
+        };
+        d.wake_at = None;
+        if d.waiting.is_empty() {
+            return;
+        }
+        let state = d.deployment_state();
+        let not_after = d.state.policy.schedule.as_ref().and_then(|s| s.not_after);
+        if let Some(end) = not_after
+            && matches!(state, DeploymentState::Running | DeploymentState::Paused)
+        {
+            if now >= end {
+                self.skip_waiting(slot, end, now, fx);
+                return;
+            }
+            d.wake_at = Some(end);
+        }
+        if state != DeploymentState::Running {
+            return;
+        }
         let Some(d) = self.deployment_at(slot) else {
             return;
         };
-        if d.waiting.is_empty() || d.deployment_state() != DeploymentState::Running {
-            return;
-        }
         let control = &d.state.control;
         let c = d.counts;
         let failures = u32::try_from(c.failed + c.timed_out).unwrap_or(u32::MAX);
@@ -158,7 +181,7 @@ impl Engine {
                 }
             }
         }
-        self.send_waiting(slot, fx);
+        self.send_waiting(slot, now, fx);
     }
 
     /// Asks again after a call that changed statuses (cheap when none wait).
@@ -171,12 +194,22 @@ impl Engine {
         }
     }
 
-    /// Makes update commands for waiting targets of started waves, within the caps.
-    fn send_waiting(&mut self, slot: usize, fx: &mut Effects) {
+    /// Makes update commands for waiting targets of started waves, within the caps, after
+    /// not-before and inside their stores' windows. A store whose window is closed keeps its
+    /// targets waiting and sets the wake-up to its opening.
+    fn send_waiting(&mut self, slot: usize, now: Millis, fx: &mut Effects) {
         let Some(d) = self.deployment_at_mut(slot) else {
             return;
         };
-        let policy = d.state.policy;
+        let not_before = d.state.policy.schedule.as_ref().and_then(|s| s.not_before);
+        if let Some(start) = not_before.filter(|&start| now < start) {
+            d.wake_at = Some(d.wake_at.map_or(start, |w| w.min(start)));
+            return;
+        }
+        let policy = d.state.policy.clone();
+        // Per store, asked once per call: `None` open (or no window), `Some(opens)` closed.
+        let mut gate_of: HashMap<Id, Option<Option<Millis>>> = HashMap::new();
+        let mut wake: Option<Millis> = None;
         let candidates = std::mem::take(&mut d.waiting);
         let mut kept = VecDeque::with_capacity(candidates.len());
         let mut candidates = candidates.into_iter();
@@ -190,9 +223,28 @@ impl Engine {
             if t.status() != TargetStatus::Queued || t.current.update.is_some() {
                 continue;
             }
-            if d.wave_of(index) >= d.state.control.waves_started
-                || !may_send(&policy, d.in_flight, d.in_flight_in_store(&t.store_id))
-            {
+            if d.wave_of(index) >= d.state.control.waves_started {
+                kept.push_back(index);
+                continue;
+            }
+            if !d.gates.is_empty() {
+                let waits = match gate_of.get(&t.store_id) {
+                    Some(&waits) => waits,
+                    None => {
+                        let waits = d.gates.wait(&t.store_id, now);
+                        gate_of.insert(t.store_id.clone(), waits);
+                        waits
+                    }
+                };
+                if let Some(opens) = waits {
+                    if let Some(opens) = opens {
+                        wake = Some(wake.map_or(opens, |w| w.min(opens)));
+                    }
+                    kept.push_back(index);
+                    continue;
+                }
+            }
+            if !may_send(&policy, d.in_flight, d.in_flight_in_store(&t.store_id)) {
                 kept.push_back(index);
                 if policy.max_in_flight.is_some_and(|cap| d.in_flight >= cap) {
                     // Full overall: nothing after this one can go either.
@@ -204,7 +256,37 @@ impl Engine {
             self.new_command(slot, index, CommandRole::Update, fx);
         }
         if let Some(d) = self.deployment_at_mut(slot) {
+            if !kept.is_empty()
+                && let Some(opens) = wake
+            {
+                d.wake_at = Some(d.wake_at.map_or(opens, |w| w.min(opens)));
+            }
             d.waiting = kept;
+        }
+    }
+
+    /// Not-after has passed: every target still waiting (no command made) ends skipped.
+    /// Targets whose command was made go on.
+    fn skip_waiting(&mut self, slot: usize, not_after: Millis, now: Millis, fx: &mut Effects) {
+        let Some(d) = self.deployment_at_mut(slot) else {
+            return;
+        };
+        let waiting = std::mem::take(&mut d.waiting);
+        let reason = skipped_reason(not_after);
+        for index in waiting {
+            let skippable = self
+                .target(slot, index)
+                .is_some_and(|t| t.status() == TargetStatus::Queued && t.current.update.is_none());
+            if skippable {
+                self.set_status(
+                    slot,
+                    index,
+                    TargetStatus::Skipped,
+                    now,
+                    vec![reason.clone()],
+                    fx,
+                );
+            }
         }
     }
 

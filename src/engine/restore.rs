@@ -25,6 +25,7 @@ use super::machine::{CommandRef, Engine};
 use super::spec::check_targets;
 use super::status::TargetStatus;
 use super::target::{Attempt, Target};
+use super::time::Millis;
 use crate::protocol::Id;
 
 /// What a restore gives back.
@@ -109,7 +110,18 @@ impl Engine {
         }
         let resend = self.pending_commands(&deployment_id).unwrap_or_default();
         let mut effects = Effects::default();
-        self.release(slot, now, &mut effects);
+        let scheduled = self
+            .deployment_at(slot)
+            .is_some_and(|d| d.state.policy.schedule.is_some());
+        if scheduled {
+            // `now` here is only the last recorded change: windows and not-after need the
+            // real time, which the next tick (due at once) brings.
+            if let Some(d) = self.deployment_at_mut(slot) {
+                d.wake_at = Some(Millis(0));
+            }
+        } else {
+            self.release(slot, now, &mut effects);
+        }
         Ok(Restored { resend, effects })
     }
 }

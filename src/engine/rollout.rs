@@ -38,7 +38,7 @@ fn default_min_success() -> u8 {
 }
 
 /// How a deployment releases its targets. The default sends everything at once, uncapped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RolloutPolicy {
     /// The first N targets, in the order given, form wave 0.
@@ -61,6 +61,10 @@ pub struct RolloutPolicy {
     pub max_in_flight_per_store: Option<u32>,
     #[serde(default)]
     pub pause_on_failures: Option<FailureThreshold>,
+    /// Not-before, not-after and maintenance windows; `None` sends at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub schedule: Option<Box<super::schedule::Schedule>>,
 }
 
 impl Default for RolloutPolicy {
@@ -73,6 +77,7 @@ impl Default for RolloutPolicy {
             max_in_flight: None,
             max_in_flight_per_store: None,
             pause_on_failures: None,
+            schedule: None,
         }
     }
 }
@@ -98,6 +103,9 @@ impl RolloutPolicy {
             return Err(EngineError::BadPolicy(
                 "the minimum success rate is a percentage (0 to 100)",
             ));
+        }
+        if let Some(schedule) = &self.schedule {
+            schedule.check()?;
         }
         match self.pause_on_failures {
             Some(FailureThreshold::Count { count: 0 }) => Err(EngineError::BadPolicy(

@@ -23,10 +23,12 @@ pub enum TargetStatus {
     /// A cancel command went out; waiting for the controller's cancel ack.
     CancelRequested,
     Cancelled,
+    /// Never sent: still queued when the deployment's not-after passed (its errors say why).
+    Skipped,
 }
 
 impl TargetStatus {
-    pub const ALL: [TargetStatus; 8] = [
+    pub const ALL: [TargetStatus; 9] = [
         Self::Queued,
         Self::Sent,
         Self::Acknowledged,
@@ -35,14 +37,15 @@ impl TargetStatus {
         Self::TimedOut,
         Self::CancelRequested,
         Self::Cancelled,
+        Self::Skipped,
     ];
 
-    /// Completed, failed, cancelled and timed out end an attempt (though a controller's
-    /// late report may still replace timed_out or cancelled).
+    /// Completed, failed, cancelled, timed out and skipped end an attempt (though a
+    /// controller's late report may still replace timed_out or cancelled).
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Self::Completed | Self::Failed | Self::Cancelled | Self::TimedOut
+            Self::Completed | Self::Failed | Self::Cancelled | Self::TimedOut | Self::Skipped
         )
     }
 
@@ -62,6 +65,7 @@ impl TargetStatus {
             Self::TimedOut => "timed_out",
             Self::CancelRequested => "cancel_requested",
             Self::Cancelled => "cancelled",
+            Self::Skipped => "skipped",
         }
     }
 
@@ -90,6 +94,9 @@ pub struct StatusCounts {
     pub timed_out: usize,
     pub cancel_requested: usize,
     pub cancelled: usize,
+    /// Absent from counts saved before the status existed.
+    #[serde(default)]
+    pub skipped: usize,
 }
 
 impl StatusCounts {
@@ -103,6 +110,7 @@ impl StatusCounts {
             TargetStatus::TimedOut => self.timed_out,
             TargetStatus::CancelRequested => self.cancel_requested,
             TargetStatus::Cancelled => self.cancelled,
+            TargetStatus::Skipped => self.skipped,
         }
     }
 
@@ -116,6 +124,7 @@ impl StatusCounts {
             TargetStatus::TimedOut => &mut self.timed_out,
             TargetStatus::CancelRequested => &mut self.cancel_requested,
             TargetStatus::Cancelled => &mut self.cancelled,
+            TargetStatus::Skipped => &mut self.skipped,
         }
     }
 
@@ -171,6 +180,7 @@ mod tests {
                 "\"timed_out\"",
                 "\"cancel_requested\"",
                 "\"cancelled\"",
+                "\"skipped\"",
             ]
         );
         for s in TargetStatus::ALL {
@@ -184,7 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn terminal_statuses_are_exactly_the_four() {
+    fn terminal_statuses_are_exactly_the_five() {
         let terminal: Vec<_> = TargetStatus::ALL
             .into_iter()
             .filter(|s| s.is_terminal())
@@ -195,7 +205,8 @@ mod tests {
                 TargetStatus::Completed,
                 TargetStatus::Failed,
                 TargetStatus::TimedOut,
-                TargetStatus::Cancelled
+                TargetStatus::Cancelled,
+                TargetStatus::Skipped
             ]
         );
     }

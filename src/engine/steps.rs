@@ -41,7 +41,7 @@ impl Engine {
         d.counts.shift(from, to);
         let in_flight_change = (attempt.update.is_some() && from.is_terminal() != to.is_terminal())
             .then(|| (target.store_id.clone(), from.is_terminal()));
-        let errors = if to == TargetStatus::Failed {
+        let errors = if matches!(to, TargetStatus::Failed | TargetStatus::Skipped) {
             errors
         } else {
             Vec::new()

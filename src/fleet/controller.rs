@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Millis, TargetStatus};
+use crate::engine::{Millis, StoreWindow, TargetStatus};
+use crate::maintenance::{StoreZone, Windows};
 use crate::protocol::{Id, IdError};
 
 /// How a controller entered the inventory. An explicit source (imported, manual) is never
@@ -65,13 +66,39 @@ pub struct ImportReport {
 }
 
 /// A controller to add to the inventory (a CSV row, or one added by hand). A name of `None`
-/// keeps whatever name the inventory already has.
+/// keeps whatever name the inventory already has; so do a time zone and windows of `None`
+/// (they belong to the row's store).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControllerEntry {
     pub store_id: Id,
     pub controller_id: Id,
     pub store_name: Option<String>,
     pub controller_name: Option<String>,
+    pub timezone: Option<StoreZone>,
+    pub windows: Option<Windows>,
+}
+
+/// A store's time zone and maintenance windows as the inventory holds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct StoreSettings {
+    pub store_id: String,
+    /// IANA name, e.g. `Europe/Berlin`.
+    pub timezone: Option<String>,
+    /// Canonical text, e.g. `Mon-Fri 22:00-05:00, Sat-Sun 23:00-06:00`.
+    pub windows: Option<String>,
+}
+
+impl StoreSettings {
+    /// The zone and windows a deployment can use: both set and valid.
+    pub fn usable(&self) -> Option<StoreWindow> {
+        let zone = StoreZone::parse(self.timezone.as_deref()?).ok()?;
+        let windows: Windows = self.windows.as_deref()?.parse().ok()?;
+        (!windows.is_empty()).then(|| StoreWindow {
+            timezone: zone.name().to_owned(),
+            windows,
+        })
+    }
 }
 
 impl ControllerEntry {
@@ -95,6 +122,8 @@ impl ControllerEntry {
             })?,
             store_name: name(store_name),
             controller_name: name(controller_name),
+            timezone: None,
+            windows: None,
         })
     }
 }

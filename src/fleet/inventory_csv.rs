@@ -1,10 +1,13 @@
 //! The inventory as CSV: a header with `store_id` and `controller_id`, optionally
-//! `store_name` and `controller_name` (any order, more columns ignored), one controller a row.
+//! `store_name` and `controller_name`, and the store's `timezone` (IANA) and `windows`
+//! (`"Mon-Fri 22:00-05:00, Sat-Sun 23:00-06:00"`) (any order, more columns ignored), one
+//! controller a row. A blank cell keeps what the inventory has.
 //! One bad row refuses the whole file, so an import is all or nothing.
 
 use std::io::Read;
 
 use super::controller::{ControllerEntry, name};
+use crate::maintenance::{StoreZone, Windows};
 use crate::protocol::{Id, IdError};
 
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +16,8 @@ pub enum InventoryCsvError {
     MissingColumns,
     #[error("inventory CSV line {line}: {source}")]
     Malformed { line: u64, source: csv::Error },
+    #[error("inventory CSV line {line}: {reason}")]
+    BadStore { line: u64, reason: String },
     #[error("inventory CSV line {line}: bad {column} {value:?}: {source}")]
     BadId {
         line: u64,
@@ -38,6 +43,7 @@ pub fn read_inventory_csv(input: impl Read) -> Result<Vec<ControllerEntry>, Inve
         return Err(InventoryCsvError::MissingColumns);
     };
     let (store_name, controller_name) = (column("store_name"), column("controller_name"));
+    let (timezone, windows) = (column("timezone"), column("windows"));
     let mut entries = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|source| InventoryCsvError::Malformed {
@@ -63,6 +69,20 @@ pub fn read_inventory_csv(input: impl Read) -> Result<Vec<ControllerEntry>, Inve
             controller_id: id(controller, "controller_id")?,
             store_name: text(store_name),
             controller_name: text(controller_name),
+            timezone: text(timezone)
+                .map(|z| StoreZone::parse(&z))
+                .transpose()
+                .map_err(|e| InventoryCsvError::BadStore {
+                    line,
+                    reason: e.to_string(),
+                })?,
+            windows: text(windows)
+                .map(|w| w.parse::<Windows>())
+                .transpose()
+                .map_err(|e| InventoryCsvError::BadStore {
+                    line,
+                    reason: e.to_string(),
+                })?,
         });
     }
     Ok(entries)
@@ -86,6 +106,38 @@ mod tests {
         assert_eq!(rows[0].controller_name.as_deref(), Some("Lane 1"));
         assert_eq!(rows[1].store_name, None);
         assert_eq!(rows[1].controller_name, None);
+    }
+
+    #[test]
+    fn stores_get_zones_and_windows_and_bad_ones_name_their_line() {
+        let csv = "store_id,controller_id,timezone,windows\n\
+                   s1,c1,Europe/Berlin,\"Mon-Fri 22:00-05:00, Sat-Sun 23:00-06:00\"\n\
+                   s1,c2,,\n";
+        let rows = read_inventory_csv(csv.as_bytes()).unwrap();
+        assert_eq!(
+            rows[0].timezone.as_ref().map(StoreZone::name),
+            Some("Europe/Berlin")
+        );
+        assert_eq!(
+            rows[0].windows.as_ref().map(ToString::to_string).as_deref(),
+            Some("Mon-Fri 22:00-05:00, Sat-Sun 23:00-06:00")
+        );
+        assert_eq!(
+            (rows[1].timezone.clone(), rows[1].windows.clone()),
+            (None, None)
+        );
+        let bad = "store_id,controller_id,windows\ns1,c1,Mon-Fro 22:00-05:00\n";
+        let text = read_inventory_csv(bad.as_bytes()).unwrap_err().to_string();
+        assert_eq!(
+            text,
+            r#"inventory CSV line 2: invalid window "Mon-Fro 22:00-05:00": unknown day "Fro""#
+        );
+        let bad = "store_id,controller_id,timezone\ns1,c1,Mars/Olympus\n";
+        let text = read_inventory_csv(bad.as_bytes()).unwrap_err().to_string();
+        assert!(
+            text.contains("line 2") && text.contains("Mars/Olympus"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod targets_csv;
 
 pub use controller::{
     Controller, ControllerEntry, ControllerEntryError, ControllerSource, ImportReport,
+    StoreSettings,
 };
 pub use inventory_csv::{InventoryCsvError, read_inventory_csv};
 pub use targets_csv::{TargetsCsvError, read_targets_csv};

@@ -9,6 +9,8 @@ use crate::protocol::IdError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetsCsvError {
+    #[error("targets CSV line {line}: {reason}")]
+    BadStore { line: u64, reason: String },
     #[error("the targets CSV has no header with store_id and controller_id columns")]
     MissingColumns,
     #[error("targets CSV line {line}: {source}")]
@@ -36,6 +38,7 @@ impl From<InventoryCsvError> for TargetsCsvError {
     fn from(e: InventoryCsvError) -> Self {
         match e {
             InventoryCsvError::MissingColumns => Self::MissingColumns,
+            InventoryCsvError::BadStore { line, reason } => Self::BadStore { line, reason },
             InventoryCsvError::Malformed { line, source } => Self::Malformed { line, source },
             InventoryCsvError::BadId {
                 line,

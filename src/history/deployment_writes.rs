@@ -154,7 +154,7 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, HistoryError> {
 
 /// The 8 bytes that identify an inbound message: the same bytes on the same topic are the
 /// same message (an oversized one is known by its size and MD5, since only an excerpt is
-/// kept). The first half of the MD5 that migration 6 carried over, so old rows still match.
+/// kept). The first half of the MD5 that migration 7 carried over, so old rows still match.
 fn dedupe_key(m: &MessageRecord) -> [u8; 8] {
     use md5::{Digest, Md5};
     let mut h = Md5::new();

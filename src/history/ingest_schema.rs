@@ -1,4 +1,4 @@
-//! Migration 6: a schema built for ingest (issue 13). A reply used to rewrite its target's
+//! Migration 7: a schema built for ingest (issue 13). A reply used to rewrite its target's
 //! whole JSON record, insert a message deduplicated by a 32-character MD5 under a unique
 //! index, and every command was stored twice (outbox and message log). Now:
 //!

@@ -1,4 +1,4 @@
-//! Migration 6 on a history written the way schema 5 wrote it: JSON target records with
+//! Migration 7 on a history written the way schema 5 wrote it: JSON target records with
 //! earlier attempts, an outbox beside the message log, hex MD5 keys. The engine must restore
 //! the same state, the unsent commands must still wait, and a message recorded before must
 //! still be recognised.
@@ -162,7 +162,7 @@ fn a_schema_5_history_is_carried_over_whole() {
     }
 
     let mut history = History::open(&path).unwrap();
-    assert_eq!(history.schema_version().unwrap(), 6);
+    assert_eq!(history.schema_version().unwrap(), 7);
     let restored = history.deployment_state("dep").unwrap().unwrap();
     assert_eq!(
         restored.targets, expected.targets,

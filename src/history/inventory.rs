@@ -136,6 +136,12 @@ impl History {
             )?;
             let added_at = now_ms();
             for e in rows {
+                super::store_windows::upsert(
+                    &tx,
+                    e.store_id.as_str(),
+                    e.timezone.as_ref(),
+                    e.windows.as_ref(),
+                )?;
                 let key = (e.store_id.as_str(), e.controller_id.as_str());
                 let found = existing
                     .query_row(params![key.0, key.1], |r| {

@@ -77,6 +77,11 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 6,
+        name: "store time zones and maintenance windows",
+        sql: super::windows_schema::SQL,
+    },
+    Migration {
+        version: 7,
         name: "built for ingest: target state in columns, attempts as rows, one row per command",
         sql: super::ingest_schema::SQL,
     },

@@ -27,7 +27,9 @@ mod rollout_schema;
 #[cfg(test)]
 mod rollout_tests;
 mod settings;
+mod store_windows;
 mod target_rows;
+mod windows_schema;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

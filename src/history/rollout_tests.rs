@@ -45,7 +45,9 @@ fn policy_control_and_events_round_trip() {
         ..RolloutPolicy::default()
     };
     let mut engine = Engine::new();
-    let created = engine.create(spec("dep", policy), Millis(1_000)).unwrap();
+    let created = engine
+        .create(spec("dep", policy.clone()), Millis(1_000))
+        .unwrap();
     let paused = engine.pause(&id("dep"), Millis(2_000)).unwrap();
     let snapshot = engine.snapshot(&id("dep")).unwrap();
     let mut batch = Batch::default();

@@ -1,5 +1,5 @@
 //! A deployment's targets rebuilt for the engine from their columns and attempt rows
-//! (migration 6): the current attempt from `targets`, the ones a retry closed from
+//! (migration 7): the current attempt from `targets`, the ones a retry closed from
 //! `attempts`.
 
 use std::collections::HashMap;

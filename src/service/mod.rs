@@ -11,6 +11,8 @@ mod events;
 pub mod new_deployment;
 mod owner;
 mod session_lock;
+pub mod store_plan;
+pub mod store_waits;
 mod writer;
 
 use std::path::PathBuf;

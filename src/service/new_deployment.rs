@@ -11,13 +11,24 @@
 //!   on its command line first, as the window's Add and Rehash buttons do);
 //! - an external URL must parse as http(s); before anything is sent it is downloaded and
 //!   checked against the file ([`Prepared::preflight`]);
-//! - the rollout policy must be consistent ([`RolloutPolicy`]'s own check).
+//! - the rollout policy must be consistent ([`RolloutPolicy`]'s own check);
+//! - with windows, every target's store needs a time zone and a window in the inventory,
+//!   unless the caller chose to send to such stores at once; not-after must be later than
+//!   not-before and than now. The stores' windows are copied into the deployment's policy,
+//!   so later edits of the inventory do not change a running deployment.
 
 use std::time::Duration;
 
-use crate::engine::{DeploymentSpec, EngineError, Firmware, RolloutPolicy, TargetKey, Timeouts};
+use std::collections::BTreeSet;
+
+use super::store_plan::{StorePlan, plan_stores};
+use crate::engine::{
+    DeploymentSpec, EngineError, Firmware, InWindows, Millis, RolloutPolicy, Schedule, TargetKey,
+    Timeouts, Unwindowed,
+};
 use crate::firmware::preflight::{PreflightRefusal, parse_url};
 use crate::firmware::{Deployable, Library, LibraryError, Preflight};
+use crate::history::History;
 use crate::protocol::{Id, Md5Hex};
 
 /// Where the controllers download the file from.
@@ -29,6 +40,24 @@ pub enum FileSource {
     External { url: String },
 }
 
+/// When the deployment may send, as the caller asks; the stores' windows come from the
+/// inventory.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScheduleRequest {
+    /// Send a target only inside its store's maintenance window.
+    pub in_windows: bool,
+    /// With windows: what to do with stores that have none.
+    pub unwindowed: Unwindowed,
+    pub not_before: Option<Millis>,
+    pub not_after: Option<Millis>,
+}
+
+impl ScheduleRequest {
+    fn is_empty(&self) -> bool {
+        !self.in_windows && self.not_before.is_none() && self.not_after.is_none()
+    }
+}
+
 /// What a caller asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDeployment {
@@ -38,6 +67,7 @@ pub struct NewDeployment {
     pub ack_timeout: Duration,
     pub completion_timeout: Duration,
     pub policy: RolloutPolicy,
+    pub schedule: ScheduleRequest,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +80,13 @@ pub enum NewDeploymentError {
         "the completion timeout ({completion:?}) must not be shorter than the ack timeout ({ack:?})"
     )]
     CompletionBeforeAck { ack: Duration, completion: Duration },
+    #[error(
+        "no maintenance window for {}: set a time zone and a window (storefleet fleet set-timezone, set-window) or choose to send to such stores at once",
+        .0.join(", ")
+    )]
+    NoWindow(Vec<String>),
+    #[error("not-after ({0}) has already passed")]
+    NotAfterPassed(String),
     #[error("the built-in firmware server is not running; use an external URL")]
     NoServer,
     #[error(transparent)]
@@ -75,6 +112,8 @@ impl NewDeploymentError {
 #[derive(Debug)]
 pub struct Prepared {
     pub spec: DeploymentSpec,
+    /// Per store, when its targets go (for the review).
+    pub plan: Vec<StorePlan>,
     pub deployable: Deployable,
     pub external: bool,
 }
@@ -94,6 +133,15 @@ impl Prepared {
 
 /// Checks a request against the rules and the library; nothing is sent.
 pub fn prepare(library: &Library, request: NewDeployment) -> Result<Prepared, NewDeploymentError> {
+    prepare_at(library, request, super::now_millis())
+}
+
+/// [`prepare`] at a given time (the schedule's checks and the plan depend on it).
+pub fn prepare_at(
+    library: &Library,
+    mut request: NewDeployment,
+    now: Millis,
+) -> Result<Prepared, NewDeploymentError> {
     if request.targets.is_empty() {
         return Err(NewDeploymentError::NoTargets);
     }
@@ -104,6 +152,9 @@ pub fn prepare(library: &Library, request: NewDeployment) -> Result<Prepared, Ne
     if completion < ack {
         return Err(NewDeploymentError::CompletionBeforeAck { ack, completion });
     }
+    request.policy.schedule =
+        resolve_schedule(library.history(), &request.schedule, &request.targets, now)?
+            .map(Box::new);
     let deployable = library.ensure_deployable(request.artifact_id)?;
     let artifact = deployable.artifact();
     let (file_url, external) = match request.source {
@@ -133,11 +184,64 @@ pub fn prepare(library: &Library, request: NewDeployment) -> Result<Prepared, Ne
         policy: request.policy,
     };
     spec.check()?;
+    let history = library.history();
+    let stores: BTreeSet<&str> = spec.targets.iter().map(|t| t.store_id.as_str()).collect();
+    let names = history
+        .store_names(stores.iter().copied())
+        .map_err(LibraryError::History)?;
+    let plan = plan_stores(spec.policy.schedule.as_deref(), &spec.targets, &names, now);
     Ok(Prepared {
         spec,
+        plan,
         deployable,
         external,
     })
+}
+
+/// The schedule the deployment starts with: the bounds as asked, and with windows, each
+/// target store's zone and windows from the inventory.
+fn resolve_schedule(
+    history: &History,
+    request: &ScheduleRequest,
+    targets: &[TargetKey],
+    now: Millis,
+) -> Result<Option<Schedule>, NewDeploymentError> {
+    if request.is_empty() {
+        return Ok(None);
+    }
+    if let Some(end) = request.not_after
+        && end <= now
+    {
+        let when = end
+            .to_datetime()
+            .map_or_else(|| end.0.to_string(), |t| t.to_rfc3339());
+        return Err(NewDeploymentError::NotAfterPassed(when));
+    }
+    let in_windows = if request.in_windows {
+        let stores: BTreeSet<&str> = targets.iter().map(|t| t.store_id.as_str()).collect();
+        let found = history
+            .store_windows(stores.iter().copied())
+            .map_err(LibraryError::History)?;
+        let missing: Vec<String> = stores
+            .iter()
+            .filter(|s| !found.contains_key(**s))
+            .map(|s| (*s).to_owned())
+            .collect();
+        if !missing.is_empty() && request.unwindowed == Unwindowed::Refuse {
+            return Err(NewDeploymentError::NoWindow(missing));
+        }
+        Some(InWindows {
+            unwindowed: request.unwindowed,
+            stores: found,
+        })
+    } else {
+        None
+    };
+    Ok(Some(Schedule {
+        not_before: request.not_before,
+        not_after: request.not_after,
+        in_windows,
+    }))
 }
 
 #[cfg(test)]
@@ -166,6 +270,7 @@ mod tests {
             ack_timeout: Duration::from_secs(30),
             completion_timeout: Duration::from_secs(600),
             policy: RolloutPolicy::default(),
+            schedule: ScheduleRequest::default(),
         }
     }
 
@@ -232,5 +337,41 @@ mod tests {
             matches!(e, NewDeploymentError::Library(LibraryError::Stale { .. })),
             "{e}"
         );
+    }
+
+    #[test]
+    fn windows_come_from_the_inventory_and_stores_without_one_are_refused_or_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let (library, id, _) = library_with_file(dir.path());
+        let mut r = request(id);
+        r.schedule.in_windows = true;
+        let e = prepare(&library, r.clone()).unwrap_err();
+        assert!(
+            matches!(&e, NewDeploymentError::NoWindow(s) if s == &["s1"]),
+            "{e}"
+        );
+        assert!(e.is_refusal() && !e.to_string().contains('\n'));
+        r.schedule.unwindowed = Unwindowed::SendAtOnce;
+        let p = prepare(&library, r.clone()).unwrap();
+        assert_eq!(p.plan[0].text, "s1: now (no window set: sent at once)");
+        let history = library.history();
+        history
+            .set_store_timezone(
+                "s1",
+                &"UTC".parse::<crate::maintenance::StoreZone>().unwrap(),
+            )
+            .unwrap();
+        history
+            .set_store_windows("s1", &"Daily 22:00-05:00".parse().unwrap())
+            .unwrap();
+        r.schedule.unwindowed = Unwindowed::Refuse;
+        // 2024-01-17 14:00 UTC.
+        let p = prepare_at(&library, r.clone(), Millis(1_705_500_000_000)).unwrap();
+        let schedule = p.spec.policy.schedule.as_deref().unwrap();
+        assert_eq!(schedule.in_windows.as_ref().unwrap().stores.len(), 1);
+        assert_eq!(p.plan[0].text, "s1: tonight 22:00 (in 8 h)");
+        r.schedule.not_after = Some(Millis(1_000));
+        let e = prepare(&library, r).unwrap_err();
+        assert!(matches!(e, NewDeploymentError::NotAfterPassed(_)), "{e}");
     }
 }

@@ -34,6 +34,25 @@ describe("fleet view", () => {
     assert.equal(await row.getAttribute("aria-selected"), "true");
   });
 
+  it("sets a store's time zone and maintenance windows, refusing bad ones in one line", async () => {
+    const page = await h.open({ hash: "#/fleet" });
+    const store = page.locator('[data-testid="fleet-store"][data-store-id="store-001"]');
+    await store.getByRole("button").first().click();
+    await page.getByTestId("fleet-store-edit-window").click();
+    await page.getByTestId("store-timezone").fill("Europe/Paris");
+    await page.getByTestId("store-windows").fill("Mon-Fro 22:00-05:00");
+    assert.equal(
+      await page.getByTestId("store-window-problem").textContent(),
+      'invalid window "Mon-Fro 22:00-05:00": unknown day "Fro"',
+    );
+    assert.equal(await page.getByTestId("store-window-save").isDisabled(), true);
+    await page.getByTestId("store-windows").fill("Mon-Fri 22:00-05:00, Sat-Sun 23:00-06:00");
+    await page.getByTestId("store-window-save").click();
+    await store.getByTestId("fleet-store-window").waitFor();
+    assert.match(await store.getByTestId("fleet-store-window").textContent(), /Mon-Fri 22:00-05:00, Sat-Sun 23:00-06:00 \(Europe\/Paris\)/);
+    assert.deepEqual(await unnamedControls(page), []);
+  });
+
   it("imports a CSV and adds a controller by hand", async () => {
     const page = await h.open({ hash: "#/fleet", scenario: { pickFile: "/home/ops/fleet.csv" } });
     await page.getByTestId("fleet-import").click();

@@ -101,6 +101,27 @@ describe("new deployment wizard", () => {
     assert.equal(await page.getByTestId("review-target-count").textContent(), "1");
   });
 
+  it("sends inside stores' windows: a store without one is refused, or sent at once, and the review plans each store", async () => {
+    const page = await h.open({ hash: "#/new-deployment" });
+    await page.locator('[data-testid="firmware-option"][data-artifact-id="3"]').check();
+    await page.getByTestId("wizard-next").click();
+    await page.locator('[data-testid="controller-checkbox"][data-store-id="store-001"][data-controller-id="pos-01"]').check();
+    await page.getByTestId("wizard-next").click();
+    await page.getByTestId("wizard-next").click();
+    await page.getByTestId("schedule-in-windows").check();
+    await page.getByTestId("wizard-next").click();
+    const banner = page.getByTestId("error-banner");
+    await banner.waitFor();
+    assert.equal(await banner.getAttribute("data-code"), "invalid_input");
+    assert.match(await banner.textContent(), /no maintenance window for store-001/);
+    await page.getByTestId("wizard-back").click();
+    await page.getByTestId("schedule-send-unwindowed").check();
+    await page.getByTestId("wizard-next").click();
+    await page.getByTestId("review-stores").waitFor();
+    assert.match(await page.getByTestId("review-schedule").textContent(), /stores without one are sent at once/);
+    assert.match(await page.getByTestId("review-stores").textContent(), /now \(no window set: sent at once\)/);
+  });
+
   it("shows the core's refusal by its code on review", async () => {
     const page = await h.open({
       hash: "#/new-deployment",

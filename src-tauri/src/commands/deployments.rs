@@ -3,6 +3,7 @@
 use storefleet::engine::DeploymentSummary;
 use storefleet::firmware::Preflight;
 use storefleet::history::{History, write_targets_csv};
+use storefleet::service::store_waits::{StoreWait, store_waits};
 use tauri::State;
 use tauri::ipc::Channel;
 
@@ -54,6 +55,20 @@ pub async fn deployment_detail(
     deployment_id: String,
 ) -> Result<DeploymentDetail, BoundaryError> {
     load_detail(&connection, &parse_id(&deployment_id)?).await
+}
+
+/// The deployment's stores waiting for their maintenance window, and when each opens.
+#[tauri::command]
+pub async fn deployment_waits(
+    connection: State<'_, Connection>,
+    deployment_id: String,
+) -> Result<Vec<StoreWait>, BoundaryError> {
+    let detail = load_detail(&connection, &parse_id(&deployment_id)?).await?;
+    Ok(store_waits(
+        &detail.summary.policy,
+        &detail.targets,
+        storefleet::service::now_millis(),
+    ))
 }
 
 #[tauri::command]

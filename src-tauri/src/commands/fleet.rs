@@ -1,7 +1,8 @@
 //! The fleet: stores and their controllers, from the inventory in the history.
 
-use storefleet::fleet::{Controller, ControllerEntry, ImportReport};
+use storefleet::fleet::{Controller, ControllerEntry, ImportReport, StoreSettings};
 use storefleet::history::History;
+use storefleet::maintenance::{StoreZone, Windows};
 use tauri::State;
 
 use super::blocking;
@@ -57,4 +58,56 @@ pub async fn fleet_add(
         Ok(history.add_controller(&entry)?)
     })
     .await
+}
+
+/// Every store with a time zone or maintenance windows.
+#[tauri::command]
+pub async fn fleet_stores(
+    connection: State<'_, Connection>,
+) -> Result<Vec<StoreSettings>, BoundaryError> {
+    let db = connection.history_path().to_owned();
+    blocking(move || Ok(History::open(&db)?.all_store_settings()?)).await
+}
+
+/// Sets a store's IANA time zone (`Europe/Berlin`).
+#[tauri::command]
+pub async fn fleet_set_timezone(
+    connection: State<'_, Connection>,
+    store_id: String,
+    zone: String,
+) -> Result<StoreSettings, BoundaryError> {
+    let db = connection.history_path().to_owned();
+    blocking(move || {
+        let store = store_id_of(&store_id)?;
+        let zone = StoreZone::parse(&zone).map_err(|e| BoundaryError::invalid(e.to_string()))?;
+        Ok(History::open(&db)?.set_store_timezone(&store, &zone)?)
+    })
+    .await
+}
+
+/// Replaces a store's windows (`Mon-Fri 22:00-05:00, Sat-Sun 23:00-06:00`; blank: none).
+#[tauri::command]
+pub async fn fleet_set_windows(
+    connection: State<'_, Connection>,
+    store_id: String,
+    windows: String,
+) -> Result<StoreSettings, BoundaryError> {
+    let db = connection.history_path().to_owned();
+    blocking(move || {
+        let store = store_id_of(&store_id)?;
+        let windows: Windows =
+            windows
+                .parse()
+                .map_err(|e: storefleet::maintenance::WindowError| {
+                    BoundaryError::invalid(e.to_string())
+                })?;
+        Ok(History::open(&db)?.set_store_windows(&store, &windows)?)
+    })
+    .await
+}
+
+fn store_id_of(text: &str) -> Result<String, BoundaryError> {
+    storefleet::protocol::Id::new(text)
+        .map(|id| id.as_str().to_owned())
+        .map_err(|e| BoundaryError::invalid(format!("store id {text:?}: {e}")))
 }

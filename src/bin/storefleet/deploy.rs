@@ -23,6 +23,7 @@ use crate::failure::{Failure, INCOMPLETE, PAUSED};
 use crate::follow::{Ended, Until, first_contact, follow};
 use crate::policy_args::PolicyArgs;
 use crate::report::{Reporter, load_status, status_json};
+use crate::schedule_args::ScheduleArgs;
 
 #[derive(clap::Args)]
 pub struct DeployArgs {
@@ -62,6 +63,8 @@ pub struct DeployArgs {
     timeout: Duration,
     #[command(flatten)]
     policy: PolicyArgs,
+    #[command(flatten)]
+    schedule: ScheduleArgs,
     /// Wait until every target has finished (exit 0 only if all completed) or the
     /// deployment pauses (exit 4).
     #[arg(long)]
@@ -69,6 +72,9 @@ pub struct DeployArgs {
     /// Print JSON Lines on stdout: the deployment, each target change, then a summary.
     #[arg(long)]
     json: bool,
+    /// Check everything and print when each store's targets would go; send nothing.
+    #[arg(long)]
+    review: bool,
 }
 
 fn parse_target(text: &str) -> Result<TargetKey, Failure> {
@@ -227,9 +233,30 @@ pub async fn run(
             ack_timeout: args.ack_timeout,
             completion_timeout: args.timeout,
             policy,
+            schedule: args.schedule.request(),
         },
     )?;
     prepared.preflight().await?;
+    let store_plan = prepared.plan.clone();
+    let scheduled = prepared.spec.policy.schedule.is_some();
+    if args.review {
+        reporter.line(&json!({
+            "event": "review",
+            "targets": prepared.spec.targets.len(),
+            "waves": plan_waves(prepared.spec.targets.len(), &prepared.spec.policy),
+            "stores": store_plan,
+        }));
+        reporter.human(&format!(
+            "review: firmware {} to {} targets in {} stores; nothing sent",
+            prepared.spec.firmware.firmware_version,
+            prepared.spec.targets.len(),
+            store_plan.len()
+        ));
+        for store in &store_plan {
+            reporter.human(&format!("  {}", crate::terminal::shown(&store.text)));
+        }
+        return Ok(0);
+    }
     let spec = prepared.spec;
     let mut service = Service::start(ServiceConfig {
         history: db.to_path_buf(),
@@ -265,6 +292,17 @@ pub async fn run(
     if waves.len() > 1 {
         reporter.human(&format!("waves (canary first): {}", plan_text(&waves)));
     }
+    if scheduled {
+        reporter.line(&json!({
+            "event": "plan",
+            "deployment_id": id.as_str(),
+            "stores": store_plan,
+        }));
+        reporter.human("when each store's targets go:");
+        for store in &store_plan {
+            reporter.human(&format!("  {}", crate::terminal::shown(&store.text)));
+        }
+    }
 
     let until = if args.wait {
         Until::Finished
@@ -289,11 +327,12 @@ pub async fn run(
     reporter.line(&summary);
     let c = &row.counts;
     reporter.human(&format!(
-        "{} completed, {} failed, {} timed out, {} cancelled, {} not finished",
+        "{} completed, {} failed, {} timed out, {} cancelled, {} skipped, {} not finished",
         c.completed,
         c.failed,
         c.timed_out,
         c.cancelled,
+        c.skipped,
         row.target_count as usize - c.terminal()
     ));
     match ended {

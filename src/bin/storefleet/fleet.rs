@@ -4,15 +4,19 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use storefleet::fleet::{Controller, ControllerEntry, ControllerSource, read_inventory_csv};
+use storefleet::fleet::{
+    Controller, ControllerEntry, ControllerSource, StoreSettings, read_inventory_csv,
+};
 use storefleet::history::History;
+use storefleet::maintenance::{StoreZone, WindowState, Windows, when_text, window_state};
 
 use crate::failure::Failure;
 
 #[derive(clap::Subcommand)]
 pub enum FleetCommand {
     /// Add or update controllers from a CSV with the header `store_id,controller_id`
-    /// (optional `store_name`, `controller_name`). One bad line refuses the whole file.
+    /// (optional `store_name`, `controller_name`, and the store's `timezone` and `windows`).
+    /// One bad line refuses the whole file.
     Import {
         file: PathBuf,
         /// Print the report as one JSON object: {"added": N, "updated": N}.
@@ -22,6 +26,30 @@ pub enum FleetCommand {
     /// Every known controller: names, firmware, last seen, last result, source.
     List {
         /// JSON Lines: one controller per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a store's IANA time zone (e.g. Europe/Berlin); its windows are in its wall clock.
+    SetTimezone {
+        store_id: String,
+        zone: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a store's maintenance windows, replacing any before: e.g. "Mon-Fri 22:00-05:00"
+    /// "Sat-Sun 23:00-06:00" (days Mon..Sun, a range or Daily; HH:MM or HH:MM:SS; an end
+    /// before the start crosses midnight). No window given (or --clear) removes them.
+    SetWindow {
+        store_id: String,
+        windows: Vec<String>,
+        #[arg(long, conflicts_with = "windows")]
+        clear: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every store with a time zone or windows, and whether its window is open now.
+    Stores {
+        /// JSON Lines: one store per line.
         #[arg(long)]
         json: bool,
     },
@@ -42,6 +70,35 @@ pub enum FleetCommand {
 pub fn run(command: FleetCommand, db: &Path) -> Result<u8, Failure> {
     match command {
         FleetCommand::Import { file, json } => import(db, &file, json),
+        FleetCommand::SetTimezone {
+            store_id,
+            zone,
+            json,
+        } => {
+            let store = store_id_of(&store_id)?;
+            let zone = StoreZone::parse(&zone).map_err(|e| Failure::refused(e.to_string()))?;
+            let settings = History::open(db)?.set_store_timezone(&store, &zone)?;
+            print_store(&settings, json)
+        }
+        FleetCommand::SetWindow {
+            store_id,
+            windows,
+            clear,
+            json,
+        } => {
+            let store = store_id_of(&store_id)?;
+            let windows: Windows =
+                if clear {
+                    Windows::default()
+                } else {
+                    windows.join(", ").parse().map_err(
+                        |e: storefleet::maintenance::WindowError| Failure::refused(e.to_string()),
+                    )?
+                };
+            let settings = History::open(db)?.set_store_windows(&store, &windows)?;
+            print_store(&settings, json)
+        }
+        FleetCommand::Stores { json } => stores(db, json),
         FleetCommand::List { json } => list(db, json),
         FleetCommand::Add {
             store_id,
@@ -73,6 +130,59 @@ pub fn run(command: FleetCommand, db: &Path) -> Result<u8, Failure> {
             Ok(0)
         }
     }
+}
+
+fn store_id_of(text: &str) -> Result<String, Failure> {
+    storefleet::protocol::Id::new(text)
+        .map(|id| id.as_str().to_owned())
+        .map_err(|e| Failure::refused(format!("store id {text:?}: {e}")))
+}
+
+/// `north: Europe/Berlin, Mon-Fri 22:00-05:00 (closed, opens tonight 22:00 (in 7 h))`.
+fn store_line(s: &StoreSettings) -> String {
+    let zone = s.timezone.as_deref().unwrap_or("no time zone");
+    let windows = s.windows.as_deref().unwrap_or("no window");
+    let now = storefleet::service::now_millis();
+    let state = match s.usable() {
+        None => "windows not usable until both are set".to_owned(),
+        Some(w) => match StoreZone::parse(&w.timezone) {
+            Ok(zone) => match window_state(&zone, &w.windows, now) {
+                WindowState::Open { closes_at } => {
+                    format!("open, closes {}", when_text(&zone, closes_at, now))
+                }
+                WindowState::Closed { opens_at: Some(at) } => {
+                    format!("closed, opens {}", when_text(&zone, at, now))
+                }
+                WindowState::Closed { opens_at: None } => "closed".to_owned(),
+            },
+            Err(e) => e.to_string(),
+        },
+    };
+    format!("{}: {zone}, {windows} ({state})", s.store_id)
+}
+
+fn print_store(s: &StoreSettings, json: bool) -> Result<u8, Failure> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", to_json(s)?)?;
+    } else {
+        writeln!(out, "{}", crate::terminal::shown(&store_line(s)))?;
+    }
+    Ok(0)
+}
+
+fn stores(db: &Path, json: bool) -> Result<u8, Failure> {
+    let all = History::open(db)?.all_store_settings()?;
+    if all.is_empty() && !json {
+        writeln!(
+            std::io::stdout().lock(),
+            "No store has a time zone or windows yet (storefleet fleet set-timezone, set-window)."
+        )?;
+    }
+    for s in &all {
+        print_store(s, json)?;
+    }
+    Ok(0)
 }
 
 fn import(db: &Path, file: &Path, json: bool) -> Result<u8, Failure> {

@@ -20,6 +20,7 @@ mod live;
 mod policy_args;
 mod report;
 mod reserve;
+mod schedule_args;
 mod sim;
 mod terminal;
 

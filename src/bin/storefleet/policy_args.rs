@@ -108,6 +108,8 @@ impl PolicyArgs {
             max_in_flight: self.max_in_flight,
             max_in_flight_per_store: self.max_in_flight_per_store,
             pause_on_failures,
+            // Resolved from the inventory by `prepare` (deploy's window options).
+            schedule: None,
         };
         policy
             .check()

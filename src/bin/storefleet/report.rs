@@ -155,13 +155,14 @@ impl Reporter {
             let mut err = std::io::stderr().lock();
             let _ = write!(
                 err,
-                "\r\x1b[2K{}/{} done · {} completed · {} failed · {} timed out · {} cancelled · {} in flight · {} queued",
+                "\r\x1b[2K{}/{} done · {} completed · {} failed · {} timed out · {} cancelled · {} skipped · {} in flight · {} queued",
                 counts.terminal(),
                 total,
                 counts.completed,
                 counts.failed,
                 counts.timed_out,
                 counts.cancelled,
+                counts.skipped,
                 counts.sent + counts.acknowledged + counts.cancel_requested,
                 counts.queued,
             );

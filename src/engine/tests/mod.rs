@@ -11,3 +11,4 @@ mod retry;
 mod rollout;
 mod support;
 mod timeouts;
+mod windows;

@@ -73,6 +73,7 @@ fn policy() -> impl Strategy<Value = RolloutPolicy> {
                     max_in_flight,
                     max_in_flight_per_store: per_store,
                     pause_on_failures: pause,
+                    schedule: None,
                 }
             },
         )
@@ -122,7 +123,7 @@ impl Model {
     fn new(n: usize, policy: RolloutPolicy) -> Self {
         let mut engine = Engine::new();
         let mut spec = spec("dep-p", keys(n));
-        spec.policy = policy;
+        spec.policy = policy.clone();
         let fx = engine.create(spec, at(0)).expect("create");
         let new_updates = fx.commands.len();
         Self {

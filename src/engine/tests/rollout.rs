@@ -154,7 +154,7 @@ fn bad_policies_are_refused_at_create() {
     ];
     for policy in bad {
         let mut s = spec("dep-x", keys(3));
-        s.policy = policy;
+        s.policy = policy.clone();
         let err = Engine::new().create(s, at(0)).unwrap_err();
         assert_eq!(err.code(), "bad_policy", "{policy:?}");
     }

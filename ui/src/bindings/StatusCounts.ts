@@ -4,4 +4,8 @@
  * How many targets of a deployment are in each status. Serialized with the status names
  * as keys, which is the `counts` object of `storefleet status --json`.
  */
-export type StatusCounts = { queued: number, sent: number, acknowledged: number, completed: number, failed: number, timed_out: number, cancel_requested: number, cancelled: number, };
+export type StatusCounts = { queued: number, sent: number, acknowledged: number, completed: number, failed: number, timed_out: number, cancel_requested: number, cancelled: number, 
+/**
+ * Absent from counts saved before the status existed.
+ */
+skipped: number, };

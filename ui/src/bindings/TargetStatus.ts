@@ -4,4 +4,4 @@
  * Where one target of a deployment stands. The serde names are the exact strings of the
  * CLI's JSON and the UI.
  */
-export type TargetStatus = "queued" | "sent" | "acknowledged" | "completed" | "failed" | "timed_out" | "cancel_requested" | "cancelled";
+export type TargetStatus = "queued" | "sent" | "acknowledged" | "completed" | "failed" | "timed_out" | "cancel_requested" | "cancelled" | "skipped";

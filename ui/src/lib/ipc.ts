@@ -31,7 +31,11 @@ import type { PreflightReport } from "../bindings/PreflightReport";
 import type { ProfileInput } from "../bindings/ProfileInput";
 import type { RolloutPolicy } from "../bindings/RolloutPolicy";
 import type { ServingChoice } from "../bindings/ServingChoice";
+import type { ScheduleChoice } from "../bindings/ScheduleChoice";
 import type { StatusCounts } from "../bindings/StatusCounts";
+import type { StorePlan } from "../bindings/StorePlan";
+import type { StoreSettings } from "../bindings/StoreSettings";
+import type { StoreWait } from "../bindings/StoreWait";
 import type { TargetRow } from "../bindings/TargetRow";
 import type { TargetStatus } from "../bindings/TargetStatus";
 import type { Transition } from "../bindings/Transition";
@@ -66,8 +70,12 @@ export type {
   PreflightReport,
   ProfileInput,
   RolloutPolicy,
+  ScheduleChoice,
   ServingChoice,
   StatusCounts,
+  StorePlan,
+  StoreSettings,
+  StoreWait,
   TargetRow,
   TargetStatus,
   Transition,
@@ -177,6 +185,14 @@ export const saveFile = (title: string, defaultName: string) =>
 export const fleetList = () => call<Controller[]>("fleet_list");
 /** `file`: the handle of a CSV the user picked with `pickFile`. */
 export const fleetImportCsv = (file: string) => call<ImportReport>("fleet_import_csv", { file });
+/** Every store with a time zone or maintenance windows. */
+export const fleetStores = () => call<StoreSettings[]>("fleet_stores");
+/** `zone`: an IANA name such as `Europe/Berlin`. */
+export const fleetSetTimezone = (storeId: string, zone: string) =>
+  call<StoreSettings>("fleet_set_timezone", { storeId, zone });
+/** `windows`: like `Mon-Fri 22:00-05:00, Sat-Sun 23:00-06:00`; blank removes them. */
+export const fleetSetWindows = (storeId: string, windows: string) =>
+  call<StoreSettings>("fleet_set_windows", { storeId, windows });
 export const fleetAdd = (
   storeId: string,
   controllerId: string,
@@ -217,6 +233,8 @@ export const deploymentStart = (request: NewDeployment) =>
   call<DeploymentSummary>("deployment_start", { request });
 export const deploymentDetail = (deploymentId: string) =>
   call<DeploymentDetail>("deployment_detail", { deploymentId });
+/** The deployment's stores waiting for their maintenance window, and when each opens. */
+export const deploymentWaits = (deploymentId: string) => call<StoreWait[]>("deployment_waits", { deploymentId });
 /** Live batches of transitions, and a summary after each batch. */
 export const deploymentWatch = (deploymentId: string, onEvent: (feed: DeploymentFeed) => void) =>
   subscribe<DeploymentFeed>("deployment_watch", { deploymentId }, onEvent);

@@ -12,6 +12,7 @@ export const STATUSES: readonly TargetStatus[] = [
   "timed_out",
   "cancel_requested",
   "cancelled",
+  "skipped",
 ];
 
 export const STATUS_LABEL: Record<TargetStatus, string> = {
@@ -23,10 +24,11 @@ export const STATUS_LABEL: Record<TargetStatus, string> = {
   timed_out: "Timed out",
   cancel_requested: "Cancelling",
   cancelled: "Cancelled",
+  skipped: "Skipped",
 };
 
 export function isTerminal(status: TargetStatus): boolean {
-  return status === "completed" || status === "failed" || status === "cancelled" || status === "timed_out";
+  return status === "completed" || status === "failed" || status === "cancelled" || status === "timed_out" || status === "skipped";
 }
 
 /** Failed or timed out: what the operator has to look at. */
@@ -44,6 +46,7 @@ export function emptyCounts(): StatusCounts {
     timed_out: 0,
     cancel_requested: 0,
     cancelled: 0,
+    skipped: 0,
   };
 }
 
@@ -57,7 +60,7 @@ export function progressParts(counts: StatusCounts): { done: number; problems: n
   if (total === 0) return { done: 0, problems: 0, inFlight: 0, finished: 0 };
   const done = counts.completed / total;
   const problems = (counts.failed + counts.timed_out) / total;
-  const cancelled = counts.cancelled / total;
+  const cancelled = (counts.cancelled + counts.skipped) / total;
   const inFlight = (counts.sent + counts.acknowledged + counts.cancel_requested) / total;
   return { done, problems, inFlight, finished: done + problems + cancelled };
 }

@@ -119,7 +119,7 @@ describe("commonErrors", () => {
 
 describe("progressParts", () => {
   it("splits done, problems and in-flight shares", () => {
-    const p = progressParts({ queued: 2, sent: 1, acknowledged: 1, completed: 4, failed: 1, timed_out: 1, cancel_requested: 0, cancelled: 0 });
+    const p = progressParts({ queued: 2, sent: 1, acknowledged: 1, completed: 4, failed: 1, timed_out: 1, cancel_requested: 0, cancelled: 0, skipped: 0 });
     expect(p.done).toBeCloseTo(0.4);
     expect(p.problems).toBeCloseTo(0.2);
     expect(p.inFlight).toBeCloseTo(0.2);

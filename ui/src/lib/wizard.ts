@@ -1,5 +1,6 @@
 // The new-deployment wizard's steps, what each one needs before the next, and the request
 // it finally sends. Plain data so the rules are tested without a window.
+import type { ScheduleChoice } from "../bindings/ScheduleChoice";
 import type { Advance } from "../bindings/Advance";
 import type { NewDeployment } from "../bindings/NewDeployment";
 import type { RolloutPolicy } from "../bindings/RolloutPolicy";
@@ -32,6 +33,13 @@ export type Draft = {
   maxInFlight: string;
   maxInFlightPerStore: string;
   pauseOnFailures: string;
+  /** Send a target only inside its store's maintenance window. */
+  inWindows: boolean;
+  /** With windows: stores without one are sent at once (else the review refuses). */
+  sendUnwindowed: boolean;
+  /** `datetime-local` values (this computer's clock); empty: no bound. */
+  notBefore: string;
+  notAfter: string;
 };
 
 /** Set by "Deploy…" in the library: the wizard starts with this firmware picked. */
@@ -60,6 +68,10 @@ export function emptyDraft(): Draft {
     maxInFlight: "",
     maxInFlightPerStore: "",
     pauseOnFailures: "",
+    inWindows: false,
+    sendUnwindowed: false,
+    notBefore: "",
+    notAfter: "",
   };
 }
 
@@ -116,6 +128,11 @@ export function validateStep(step: Step, d: Draft): Problems {
       if (!/^\d+$/.test(min) || Number(min) > 100) p.minSuccess = "A percentage from 0 to 100.";
       const t = parseFailureThreshold(d.pauseOnFailures);
       if ("error" in t) p.pauseOnFailures = t.error;
+      const from = parseInstant(d.notBefore);
+      const to = parseInstant(d.notAfter);
+      if (from === undefined) p.notBefore = "Pick a date and time.";
+      if (to === undefined) p.notAfter = "Pick a date and time.";
+      if (from != null && to != null && to <= from) p.notAfter = "Not after must be later than not before.";
       break;
     }
     case "review":
@@ -151,6 +168,21 @@ export function policyOf(d: Draft): RolloutPolicy | null {
   return plain ? null : policy;
 }
 
+/** A `datetime-local` value as unix ms: null when empty, undefined when unreadable. */
+export function parseInstant(text: string): number | null | undefined {
+  if (!text.trim()) return null;
+  const ms = new Date(text).getTime();
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** The time options of a valid draft; undefined when it asks for none. */
+export function scheduleOf(d: Draft): ScheduleChoice | undefined {
+  const notBefore = parseInstant(d.notBefore) ?? null;
+  const notAfter = parseInstant(d.notAfter) ?? null;
+  if (!d.inWindows && notBefore === null && notAfter === null) return undefined;
+  return { in_windows: d.inWindows, send_unwindowed: d.inWindows && d.sendUnwindowed, not_before: notBefore, not_after: notAfter };
+}
+
 /** The request of a draft whose every step validates. */
 export function toRequest(d: Draft): NewDeployment {
   const secs = (text: string) => {
@@ -167,6 +199,7 @@ export function toRequest(d: Draft): NewDeployment {
     ack_timeout_secs: secs(d.ackTimeout),
     completion_timeout_secs: secs(d.completionTimeout),
     policy: policyOf(d),
+    schedule: scheduleOf(d),
   };
 }
 

@@ -35,3 +35,28 @@ describe("file handles in the mock backend", () => {
     expect(code(() => b.handle("deployment_export_csv", { deploymentId: "x", file: open.handle }))).toBe("invalid_input");
   });
 });
+
+// Store windows: the same refusals (code and one-line message) as src-tauri's fleet commands
+// and the core's review.
+describe("store windows in the mock backend", () => {
+  const code = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      return (e as { code: string; message: string }).message;
+    }
+    return "accepted";
+  };
+
+  it("checks zones and windows as the core does and plans the review per store", () => {
+    const b = new MockBackend(demoWorld(Date.now()));
+    expect(code(() => b.handle("fleet_set_windows", { storeId: "store-001", windows: "Mon-Fro 22:00-05:00" }))).toBe(
+      'invalid window "Mon-Fro 22:00-05:00": unknown day "Fro"',
+    );
+    expect(code(() => b.handle("fleet_set_timezone", { storeId: "store-001", zone: "Mars/Olympus" }))).toContain("unknown time zone");
+    b.handle("fleet_set_timezone", { storeId: "store-001", zone: "Europe/Paris" });
+    const s = b.handle("fleet_set_windows", { storeId: "store-001", windows: "Mon-Fri 22:00-05:00;Sat 23:00-06:00" });
+    expect(s).toEqual({ store_id: "store-001", timezone: "Europe/Paris", windows: "Mon-Fri 22:00-05:00, Sat 23:00-06:00" });
+    expect(b.handle("fleet_stores", {})).toEqual([s]);
+  });
+});

@@ -14,7 +14,13 @@ import type { ProfileInput } from "../bindings/ProfileInput";
 import type { TargetRow } from "../bindings/TargetRow";
 import type { TargetStatus } from "../bindings/TargetStatus";
 import type { Transition } from "../bindings/Transition";
+import type { RolloutPolicy } from "../bindings/RolloutPolicy";
+import type { StorePlan } from "../bindings/StorePlan";
+import type { StoreWindow } from "../bindings/StoreWindow";
+import type { StoreSettings } from "../bindings/StoreSettings";
+import type { StoreWait } from "../bindings/StoreWait";
 import { planWaves } from "../lib/policy";
+import { windowsProblem, zoneProblem } from "../lib/windows";
 import { emptyCounts, isTerminal } from "../lib/status";
 import { DEFAULT_POLICY, FAILURE_ERRORS, rng, summaryOf, type World } from "./fixtures";
 
@@ -268,6 +274,23 @@ export class MockBackend {
         w.controllers = [...w.controllers, c];
         return c;
       }
+      case "fleet_stores":
+        return w.stores ?? [];
+      case "fleet_set_timezone": {
+        const problem = zoneProblem(String(args.zone));
+        if (problem) throw fail("invalid_input", problem);
+        return this.setStore(String(args.storeId), { timezone: String(args.zone).trim() });
+      }
+      case "fleet_set_windows": {
+        const problem = windowsProblem(String(args.windows));
+        if (problem) throw fail("invalid_input", problem);
+        const text = String(args.windows)
+          .split(/[,;]/)
+          .map((p) => p.trim())
+          .filter(Boolean)
+          .join(", ");
+        return this.setStore(String(args.storeId), { windows: text || null });
+      }
       case "firmware_list":
         return w.artifacts;
       case "firmware_add":
@@ -294,6 +317,11 @@ export class MockBackend {
           throw fail("unavailable", `not starting: ${this.connection.last_error ?? "the broker refused the login"}; fix the broker profile and connect again`);
         }
         return this.start(args.request as NewDeployment);
+      case "deployment_waits": {
+        const d = this.deployments.get(String(args.deploymentId));
+        if (!d) throw fail("not_found", `no deployment ${String(args.deploymentId)}`);
+        return this.waits(d.summary, d.targets);
+      }
       case "deployment_detail": {
         const d = this.deployments.get(String(args.deploymentId));
         if (!d) throw fail("not_found", `no deployment ${String(args.deploymentId)}`);
@@ -378,11 +406,77 @@ export class MockBackend {
     return artifact;
   }
 
+  private setStore(storeId: string, change: Partial<StoreSettings>): StoreSettings {
+    if (!storeId || /[/+#]/.test(storeId)) throw fail("invalid_input", `store id "${storeId}": not a valid id`);
+    const stores = this.world.stores ?? [];
+    const old = stores.find((s) => s.store_id === storeId) ?? { store_id: storeId, timezone: null, windows: null };
+    const next = { ...old, ...change };
+    this.world.stores = [...stores.filter((s) => s.store_id !== storeId), next].sort((a, b) => a.store_id.localeCompare(b.store_id));
+    return next;
+  }
+
+  /** A store's usable window (zone and windows both set), as the core resolves it. */
+  private usable(storeId: string): StoreSettings | null {
+    const s = (this.world.stores ?? []).find((x) => x.store_id === storeId);
+    return s?.timezone && s.windows ? s : null;
+  }
+
+  /** The review's per-store plan. The mock says "when its window opens" rather than doing
+   * the zone arithmetic, which the core owns. */
+  private storePlan(req: NewDeployment): StorePlan[] {
+    const order: string[] = [];
+    const counts = new Map<string, number>();
+    for (const t of req.targets) {
+      if (!counts.has(t.store_id)) order.push(t.store_id);
+      counts.set(t.store_id, (counts.get(t.store_id) ?? 0) + 1);
+    }
+    const windowed = req.schedule?.in_windows ?? false;
+    const missing = windowed ? order.filter((s) => !this.usable(s)) : [];
+    if (missing.length > 0 && !req.schedule?.send_unwindowed) {
+      throw fail(
+        "invalid_input",
+        `no maintenance window for ${missing.join(", ")}: set a time zone and a window (storefleet fleet set-timezone, set-window) or choose to send to such stores at once`,
+      );
+    }
+    return order.map((store) => {
+      const name = this.world.controllers.find((c) => c.store_id === store && c.store_name)?.store_name ?? null;
+      const w = windowed ? this.usable(store) : null;
+      const label = name ?? store;
+      return {
+        store_id: store,
+        store_name: name,
+        targets: counts.get(store) ?? 0,
+        timezone: w?.timezone ?? null,
+        windows: w?.windows ?? null,
+        start: w ? { kind: "at", at: Date.now() + 7 * 3600_000 } : { kind: "now" },
+        text: w ? `${label}: tonight 22:00 (in 7 h)` : `${label}: now${windowed ? " (no window set: sent at once)" : ""}`,
+      } satisfies StorePlan;
+    });
+  }
+
+  private waits(summary: DeploymentSummary, targets: TargetRow[]): StoreWait[] {
+    const stores = summary.policy.schedule?.in_windows?.stores ?? {};
+    const queued = new Map<string, number>();
+    for (const t of targets) if (t.status === "queued") queued.set(t.store_id, (queued.get(t.store_id) ?? 0) + 1);
+    return [...queued.entries()]
+      .filter(([store]) => stores[store])
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([store, waiting]) => ({
+        store_id: store,
+        waiting,
+        timezone: stores[store]!.timezone,
+        windows: stores[store]!.windows,
+        opens_at: Date.now() + 7 * 3600_000,
+        opens: "tonight 22:00 (in 7 h)",
+      }));
+  }
+
   private review(req: NewDeployment) {
     const a = this.world.artifacts.find((x) => x.id === req.artifact_id);
     if (!a) throw fail("not_found", `no firmware ${req.artifact_id}`);
     if (a.stale) throw fail("invalid_input", `${a.name} changed since it was hashed; re-hash it first`);
     if (req.targets.length === 0) throw fail("invalid_input", "no targets");
+    const stores = this.storePlan(req);
     const never = req.targets.filter(
       (t) => !this.world.controllers.find((c) => c.store_id === t.store_id && c.controller_id === t.controller_id)?.last_seen,
     ).length;
@@ -395,6 +489,7 @@ export class MockBackend {
       target_count: req.targets.length,
       store_count: new Set(req.targets.map((t) => t.store_id)).size,
       waves: planWaves(req.targets.length, req.policy),
+      stores,
       warnings: never > 0 ? [`${never} target${never === 1 ? " was" : "s were"} never seen on the broker`] : [],
     };
   }
@@ -402,7 +497,16 @@ export class MockBackend {
   private start(req: NewDeployment): DeploymentSummary {
     const review = this.review(req);
     const id = `dep-${Date.now().toString(36)}`;
-    const policy = req.policy ?? DEFAULT_POLICY;
+    const policy: RolloutPolicy = { ...(req.policy ?? DEFAULT_POLICY) };
+    if (req.schedule && (req.schedule.in_windows || req.schedule.not_before !== null || req.schedule.not_after !== null)) {
+      const stores: Record<string, StoreWindow> = {};
+      for (const p of review.stores) if (p.timezone && p.windows) stores[p.store_id] = { timezone: p.timezone, windows: p.windows };
+      policy.schedule = {
+        not_before: req.schedule.not_before,
+        not_after: req.schedule.not_after,
+        in_windows: req.schedule.in_windows ? { unwindowed: req.schedule.send_unwindowed ? "send_at_once" : "refuse", stores } : null,
+      };
+    }
     const waveOf: number[] = [];
     review.waves.forEach((size, wv) => {
       for (let i = 0; i < size; i++) waveOf.push(wv);

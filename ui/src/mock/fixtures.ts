@@ -1,6 +1,7 @@
 // A realistic demo world for the browser tests, the screenshots and the UI benchmark:
 // 12 stores × 8 controllers, a firmware library with a stale file, a running deployment
 // with failures, finished ones, and one observed from another operator.
+import type { StoreSettings } from "../bindings/StoreSettings";
 import type { ArtifactView } from "../bindings/ArtifactView";
 import type { BrokerProfile } from "../bindings/BrokerProfile";
 import type { Controller } from "../bindings/Controller";
@@ -40,6 +41,8 @@ export type World = {
   artifacts: ArtifactView[];
   deployments: Map<string, { summary: DeploymentSummary; targets: TargetRow[]; origin: string }>;
   messages: MessageRow[];
+  /** Stores' time zones and windows (`fleet_stores`). */
+  stores?: StoreSettings[];
 };
 
 export const DEFAULT_POLICY: RolloutPolicy = {
@@ -90,7 +93,7 @@ export function summaryOf(
     const completed = members.filter((t) => t.status === "completed").length;
     const failed = members.filter((t) => t.status === "failed" || t.status === "timed_out").length;
     const started = members.some((t) => t.status !== "queued");
-    const finished = members.every((t) => t.status === "completed" || t.status === "failed" || t.status === "timed_out" || t.status === "cancelled");
+    const finished = members.every((t) => t.status === "completed" || t.status === "failed" || t.status === "timed_out" || t.status === "cancelled" || t.status === "skipped");
     return { index, size, started, completed, failed, finished };
   });
   const finished = waves.every((w) => w.finished);
