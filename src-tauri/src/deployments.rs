@@ -146,6 +146,7 @@ pub fn plan(
         plan: stores_plan,
         deployable,
         external,
+        ..
     } = prepare(
         &library,
         CoreRequest {
@@ -160,6 +161,8 @@ pub fn plan(
                 .as_ref()
                 .map(ScheduleChoice::request)
                 .unwrap_or_default(),
+            // The wizard has no such choice yet (issue 14).
+            skip_current: false,
         },
     )?;
     let artifact = deployable.artifact().clone();

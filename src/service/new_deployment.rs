@@ -68,6 +68,8 @@ pub struct NewDeployment {
     pub completion_timeout: Duration,
     pub policy: RolloutPolicy,
     pub schedule: ScheduleRequest,
+    /// Leave out controllers the inventory says already run the artifact's version.
+    pub skip_current: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,8 @@ pub enum NewDeploymentError {
         .0.join(", ")
     )]
     NoWindow(Vec<String>),
+    #[error("every chosen controller already runs {0}: nothing to send")]
+    AllCurrent(String),
     #[error("not-after ({0}) has already passed")]
     NotAfterPassed(String),
     #[error("the built-in firmware server is not running; use an external URL")]
@@ -116,6 +120,8 @@ pub struct Prepared {
     pub plan: Vec<StorePlan>,
     pub deployable: Deployable,
     pub external: bool,
+    /// Targets left out because they already run the version (with `skip_current`).
+    pub skipped: Vec<TargetKey>,
 }
 
 impl Prepared {
@@ -152,6 +158,21 @@ pub fn prepare_at(
     if completion < ack {
         return Err(NewDeploymentError::CompletionBeforeAck { ack, completion });
     }
+    let skipped = if request.skip_current {
+        let version = library
+            .ensure_deployable(request.artifact_id)?
+            .artifact()
+            .version
+            .clone();
+        let (current, send) = split_current(library.history(), request.targets, &version)?;
+        if send.is_empty() {
+            return Err(NewDeploymentError::AllCurrent(version));
+        }
+        request.targets = send;
+        current
+    } else {
+        Vec::new()
+    };
     request.policy.schedule =
         resolve_schedule(library.history(), &request.schedule, &request.targets, now)?
             .map(Box::new);
@@ -195,7 +216,29 @@ pub fn prepare_at(
         plan,
         deployable,
         external,
+        skipped,
     })
+}
+
+/// (already on `version` by the inventory, the others), each in the given order.
+fn split_current(
+    history: &History,
+    targets: Vec<TargetKey>,
+    version: &str,
+) -> Result<(Vec<TargetKey>, Vec<TargetKey>), NewDeploymentError> {
+    let mut current = Vec::new();
+    let mut send = Vec::new();
+    for t in targets {
+        let known = history
+            .controller(t.store_id.as_str(), t.controller_id.as_str())
+            .map_err(LibraryError::History)?;
+        if known.and_then(|c| c.firmware_version).as_deref() == Some(version) {
+            current.push(t);
+        } else {
+            send.push(t);
+        }
+    }
+    Ok((current, send))
 }
 
 /// The schedule the deployment starts with: the bounds as asked, and with windows, each
@@ -271,6 +314,7 @@ mod tests {
             completion_timeout: Duration::from_secs(600),
             policy: RolloutPolicy::default(),
             schedule: ScheduleRequest::default(),
+            skip_current: false,
         }
     }
 

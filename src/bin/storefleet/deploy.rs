@@ -75,6 +75,9 @@ pub struct DeployArgs {
     /// Check everything and print when each store's targets would go; send nothing.
     #[arg(long)]
     review: bool,
+    /// Leave out controllers the inventory says already run this version.
+    #[arg(long)]
+    skip_current: bool,
 }
 
 fn parse_target(text: &str) -> Result<TargetKey, Failure> {
@@ -234,15 +237,18 @@ pub async fn run(
             completion_timeout: args.timeout,
             policy,
             schedule: args.schedule.request(),
+            skip_current: args.skip_current,
         },
     )?;
     prepared.preflight().await?;
     let store_plan = prepared.plan.clone();
+    let skipped = prepared.skipped.len();
     let scheduled = prepared.spec.policy.schedule.is_some();
     if args.review {
         reporter.line(&json!({
             "event": "review",
             "targets": prepared.spec.targets.len(),
+            "skipped_current": skipped,
             "waves": plan_waves(prepared.spec.targets.len(), &prepared.spec.policy),
             "stores": store_plan,
         }));
@@ -252,6 +258,12 @@ pub async fn run(
             prepared.spec.targets.len(),
             store_plan.len()
         ));
+        if skipped > 0 {
+            reporter.human(&format!(
+                "  {skipped} controllers already on {} are left out",
+                prepared.spec.firmware.firmware_version
+            ));
+        }
         for store in &store_plan {
             reporter.human(&format!("  {}", crate::terminal::shown(&store.text)));
         }
@@ -282,6 +294,7 @@ pub async fn run(
         "file_size": summary.file_size,
         "checksum": summary.checksum,
         "targets": summary.total,
+        "skipped_current": skipped,
         "policy": summary.policy,
         "waves": waves,
     }));
@@ -289,6 +302,12 @@ pub async fn run(
         "deployment {id}: firmware {} to {} targets from {}",
         summary.firmware_version, summary.total, summary.file_url
     ));
+    if skipped > 0 {
+        reporter.human(&format!(
+            "{skipped} controllers already on {} left out",
+            summary.firmware_version
+        ));
+    }
     if waves.len() > 1 {
         reporter.human(&format!("waves (canary first): {}", plan_text(&waves)));
     }
