@@ -214,6 +214,24 @@ async fn reimport_updates_names_and_keeps_those_not_given() {
     assert_eq!(out.code, Some(2), "{}", out.describe());
     assert_eq!(out.stderr_lines().len(), 1, "{}", out.stderr);
     assert_eq!(list(&ws).await.len(), 4);
+
+    // Removed, it is gone from the list; removing it again is refused in one line.
+    let out = ws
+        .run(None, &["fleet", "remove", "s9", "c1", "--json"], WAIT)
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.json()["removed"], true);
+    let rows = list(&ws).await;
+    assert_eq!(rows.len(), 3);
+    assert!(!rows.iter().any(|r| r["store_id"] == "s9"));
+    let out = ws.run(None, &["fleet", "remove", "s9", "c1"], WAIT).await;
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert_eq!(
+        out.stderr_lines(),
+        ["storefleet: s9/c1 is not in the inventory"],
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -198,6 +198,21 @@ impl History {
             .ok_or_else(|| HistoryError::Corrupt("a controller just added is missing".into()))
     }
 
+    /// Takes a controller out of the inventory; false when it was not there. Its deployment
+    /// history stays (deployments keep their targets). Heard again on the broker, it comes
+    /// back as `seen`.
+    pub fn remove_controller(
+        &self,
+        store_id: &str,
+        controller_id: &str,
+    ) -> Result<bool, HistoryError> {
+        let removed = self.conn().execute(
+            "DELETE FROM controllers WHERE store_id = ?1 AND controller_id = ?2",
+            params![store_id, controller_id],
+        )?;
+        Ok(removed > 0)
+    }
+
     /// Every known controller, ordered by store, then controller.
     pub fn controllers(&self) -> Result<Vec<Controller>, HistoryError> {
         let mut stmt = self.conn().prepare_cached(&format!(

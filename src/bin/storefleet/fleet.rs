@@ -53,6 +53,15 @@ pub enum FleetCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Take a controller out of the inventory. Its deployment history stays; heard again on
+    /// the broker, it comes back.
+    Remove {
+        store_id: String,
+        controller_id: String,
+        /// Print {"removed": true} as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Add a controller by hand (or name a known one).
     Add {
         store_id: String,
@@ -99,6 +108,32 @@ pub fn run(command: FleetCommand, db: &Path) -> Result<u8, Failure> {
             print_store(&settings, json)
         }
         FleetCommand::Stores { json } => stores(db, json),
+        FleetCommand::Remove {
+            store_id,
+            controller_id,
+            json,
+        } => {
+            let removed = History::open(db)?.remove_controller(&store_id, &controller_id)?;
+            let (store, controller) = (
+                crate::terminal::shown(&store_id),
+                crate::terminal::shown(&controller_id),
+            );
+            if !removed {
+                return Err(Failure::refused(format!(
+                    "{store}/{controller} is not in the inventory"
+                )));
+            }
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::json!({"removed": true}))?;
+            } else {
+                writeln!(
+                    out,
+                    "{store}/{controller} removed from the inventory (its deployment history stays)"
+                )?;
+            }
+            Ok(0)
+        }
         FleetCommand::List { json } => list(db, json),
         FleetCommand::Add {
             store_id,
