@@ -10,11 +10,12 @@ use crate::engine::{
 };
 use crate::protocol::{Id, Md5Hex};
 
-fn id(s: &str) -> Id {
+pub(super) fn id(s: &str) -> Id {
     Id::new(s).unwrap()
 }
 
-fn spec() -> DeploymentSpec {
+/// A 3-target deployment `dep` (also the migration tests' fixture).
+pub(super) fn spec() -> DeploymentSpec {
     DeploymentSpec {
         deployment_id: id("dep"),
         firmware: Firmware {

@@ -4,42 +4,15 @@
 //! still be recognised.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use rusqlite::params;
 
 use super::History;
+use super::batch_tests::{id, spec};
 use super::deployment_writes::{Batch, MessageDirection, MessageRecord};
 use super::migrations::MIGRATIONS;
-use crate::engine::{
-    DeploymentSpec, Engine, Firmware, Millis, OutboundCommand, RolloutPolicy, TargetKey,
-    TargetStatus, Timeouts,
-};
-use crate::protocol::{Id, Md5Hex};
-
-fn id(s: &str) -> Id {
-    Id::new(s).unwrap()
-}
-
-fn spec() -> DeploymentSpec {
-    DeploymentSpec {
-        deployment_id: id("dep"),
-        firmware: Firmware {
-            firmware_version: "1.0.0".into(),
-            file_url: "http://h/fw.bin".into(),
-            file_size: 10,
-            checksum: Md5Hex::parse("8a3be389a446bba670da3a33e5506d2e").unwrap(),
-        },
-        targets: (0..3)
-            .map(|i| TargetKey::new(id("s"), id(&format!("c{i}"))))
-            .collect(),
-        timeouts: Timeouts {
-            ack: Duration::from_secs(5),
-            completion: Duration::from_secs(50),
-        },
-        policy: RolloutPolicy::default(),
-    }
-}
+use crate::engine::{Engine, Millis, OutboundCommand, TargetStatus};
+use crate::protocol::Id;
 
 /// Schema 5's key: MD5 over direction, topic and body, in hex.
 fn old_key(direction: &str, topic: &str, body: &[u8]) -> String {

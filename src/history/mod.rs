@@ -181,8 +181,13 @@ impl History {
     /// power cut. Other connections keep WAL's cheaper NORMAL.
     pub fn make_durable(&self) -> Result<(), HistoryError> {
         self.conn.pragma_update(None, "synchronous", "FULL")?;
-        // The writer's working set (the index pages the hot path touches) in memory: with
-        // SQLite's 2 MiB default it re-read pages from the OS on every commit.
+        Ok(())
+    }
+
+    /// A page cache for the connection that writes the service's batches: its working set
+    /// (the index pages the hot path touches) stays in memory; with SQLite's 2 MiB default
+    /// it re-read pages from the OS on every commit.
+    pub fn cache_for_writing(&self) -> Result<(), HistoryError> {
         self.conn
             .pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         Ok(())

@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use super::store_plan::{StorePlan, plan_stores};
 use crate::engine::{
@@ -220,24 +220,23 @@ pub fn prepare_at(
     })
 }
 
-/// (already on `version` by the inventory, the others), each in the given order.
+/// (already on `version` by the inventory, the others), each in the given order. One read
+/// of the inventory, not one query per target.
 fn split_current(
     history: &History,
     targets: Vec<TargetKey>,
     version: &str,
 ) -> Result<(Vec<TargetKey>, Vec<TargetKey>), NewDeploymentError> {
-    let mut current = Vec::new();
-    let mut send = Vec::new();
-    for t in targets {
-        let known = history
-            .controller(t.store_id.as_str(), t.controller_id.as_str())
-            .map_err(LibraryError::History)?;
-        if known.and_then(|c| c.firmware_version).as_deref() == Some(version) {
-            current.push(t);
-        } else {
-            send.push(t);
-        }
-    }
+    let on_version: HashSet<(String, String)> = history
+        .controllers()
+        .map_err(LibraryError::History)?
+        .into_iter()
+        .filter(|c| c.firmware_version.as_deref() == Some(version))
+        .map(|c| (c.store_id, c.controller_id))
+        .collect();
+    let (current, send) = targets
+        .into_iter()
+        .partition(|t| on_version.contains(&(t.store_id.to_string(), t.controller_id.to_string())));
     Ok((current, send))
 }
 

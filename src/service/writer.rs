@@ -79,6 +79,9 @@ impl Writer {
         if let Err(e) = history.make_durable() {
             tracing::warn!(error = %e, "the history cannot commit with synchronous=FULL");
         }
+        if let Err(e) = history.cache_for_writing() {
+            tracing::warn!(error = %e, "the history writer keeps SQLite's default cache");
+        }
         let (tx, rx) = std::sync::mpsc::channel::<Flush>();
         let thread = std::thread::Builder::new()
             .name("storefleet-history".into())
