@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod history;
 pub mod link;
 pub mod maintenance;
+pub mod profiles;
 pub mod protocol;
 pub mod service;
 pub mod sim;

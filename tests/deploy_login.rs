@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use cli::*;
 use mosquitto::Mosquitto;
 use storefleet::link::{BrokerProfile, DEFAULT_INFLIGHT, LinkState, Password};
+use storefleet::profiles::{Keychain, ProfileInput, ProfileStore};
 use storefleet::protocol::TopicPrefix;
 use storefleet::service::{BrokerSettings, Service, ServiceConfig};
 use storefleet::sim::IdStyle;
@@ -125,6 +126,97 @@ async fn the_right_login_deploys() {
     assert_eq!(out.code, Some(0), "{}", out.describe());
     assert_eq!(out.json_lines().last().unwrap()["counts"]["completed"], 6);
     assert_eq!(spy.count("update_firmware"), 6);
+}
+
+/// `--profile NAME` deploys with a profile the window saved: its broker, user name and topic
+/// prefix from the profiles file, its password from the OS keychain (no STOREFLEET_PASSWORD).
+/// The deployment keeps the prefix and the profile's name; the fleet listening on the
+/// prefixed topics completes, and nothing goes to the spec's unprefixed topics.
+/// Needs a keychain (`scripts/with-keychain.sh`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desktop_profile_deploys_with_its_keychain_password_and_topic_prefix() {
+    const PREFIX: &str = "chain-7/site";
+    let broker = LoginBroker::start();
+    let ws = Workspace::new();
+    let config_dir = ws.path("config");
+    let store = ProfileStore::new(&config_dir, Keychain::new());
+    let saved = store
+        .save(ProfileInput {
+            id: None,
+            name: "Store 12 broker".into(),
+            host: "127.0.0.1".into(),
+            port: broker.login_port,
+            tls: false,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
+            username: Some(USER.into()),
+            topic_prefix: PREFIX.into(),
+            password: Some(PASSWORD.into()),
+            clear_password: false,
+        })
+        .expect("profile saved (needs a keychain: scripts/with-keychain.sh)");
+    let fleet_list = controllers(1, 3, IdStyle::Readable, 43);
+    let csv = ws.targets_csv("fleet.csv", &fleet_list);
+    let unprefixed = Spy::start(broker.broker.port()).await;
+    let mut config = sim_config((50, 150), 0.0, 43);
+    config.prefix = TopicPrefix::new(PREFIX).unwrap();
+    let _fleet = start_fleet(&broker.broker.url(), &fleet_list, config).await;
+    let fw = ws.firmware("fw.bin", 5_000, 43);
+    let deploy = |profile: &str| {
+        let mut cmd = ws.command(
+            None,
+            &[
+                "--profile",
+                profile,
+                "deploy",
+                "--firmware",
+                fw.arg(),
+                "--version",
+                "3.2.0",
+                "--targets-csv",
+                csv.to_str().unwrap(),
+                "--serve",
+                "127.0.0.1:0",
+                "--wait",
+                "--json",
+            ],
+        );
+        cmd.env("STOREFLEET_CONFIG_DIR", &config_dir);
+        cmd
+    };
+    let out = Running::spawn(deploy("store 12 BROKER"))
+        .wait(Duration::from_secs(60))
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.json_lines().last().unwrap()["counts"]["completed"], 3);
+    assert_eq!(unprefixed.count("update_firmware"), 0);
+    let id = out
+        .json_lines()
+        .iter()
+        .find(|l| l["event"] == "deployment")
+        .and_then(|l| l["deployment_id"].as_str().map(str::to_owned))
+        .expect("a line names the deployment");
+    let row = storefleet::history::History::open(&ws.db)
+        .unwrap()
+        .deployment(&id)
+        .unwrap()
+        .expect("the deployment is in the history");
+    assert_eq!(row.topic_prefix.as_deref(), Some(PREFIX));
+
+    // A name no profile has is refused in one line, and so is --profile with --broker.
+    let out = Running::spawn(deploy("no such profile"))
+        .wait(Duration::from_secs(20))
+        .await;
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert_eq!(out.stderr_lines().len(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("no broker profile"), "{}", out.stderr);
+    let mut both = deploy(&saved.id);
+    both.arg("--broker").arg(broker.login_url());
+    let out = Running::spawn(both).wait(Duration::from_secs(20)).await;
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert!(out.stderr.contains("leave out --broker"), "{}", out.stderr);
+    store.remove(&saved.id).unwrap();
 }
 
 /// Runs one command with a refused login and checks how it ends: exit 1 within a few

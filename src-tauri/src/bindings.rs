@@ -29,8 +29,8 @@ mod tests {
     use crate::firmware::{ArtifactView, HashProgress, PreflightReport};
     use crate::notify::{Notice, NoticeLevel};
     use crate::picked::PickedFile;
-    use crate::profiles::{BrokerProfile, ProfileInput};
     use crate::{AppInfo, BoundaryError, DemoInfo, ErrorCode};
+    use storefleet::profiles::{BrokerProfile, ProfileInput};
 
     fn bindings_dir() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui/src/bindings")

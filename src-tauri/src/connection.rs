@@ -17,7 +17,7 @@ use ts_rs::TS;
 
 use crate::demo::DemoWatch;
 use crate::error::{BoundaryError, ErrorCode};
-use crate::profiles::{BrokerProfile, DEMO_PROFILE_ID, ProfileInput, ProfileStore};
+use storefleet::profiles::{BrokerProfile, DEMO_PROFILE_ID, ProfileInput, ProfileStore};
 
 /// How often the status is refreshed (outbox size, reconnect countdown).
 const REFRESH: Duration = Duration::from_millis(500);
@@ -283,7 +283,7 @@ impl Owner {
                 {
                     tracing::warn!(error = %e, "cannot reconnect with the changed profile");
                 }
-                let _ = reply.send(saved);
+                let _ = reply.send(saved.map_err(BoundaryError::from));
             }
             Request::Remove(id, reply) => {
                 let result = if self.profile.as_ref().is_some_and(|p| p.id == id) {
@@ -292,7 +292,7 @@ impl Owner {
                         "disconnect before removing the profile in use",
                     ))
                 } else {
-                    self.profiles.remove(&id)
+                    self.profiles.remove(&id).map_err(BoundaryError::from)
                 };
                 let _ = reply.send(result);
             }
@@ -351,7 +351,7 @@ impl Owner {
             (profile, password, HistoryKind::Real)
         };
         let link = profile.link_profile()?;
-        let prefix = TopicPrefix::default();
+        let prefix = profile.prefix()?;
         self.identity = Some(
             match kind {
                 // The demo broker moves to a new port each run; its deployments go on all the same.
@@ -384,10 +384,14 @@ impl Owner {
             }),
             None => None,
         };
+        let topic_prefix = match &profile {
+            Some(p) => p.prefix()?,
+            None => TopicPrefix::default(),
+        };
         let config = ServiceConfig {
             history: self.histories.path(kind).to_path_buf(),
             broker,
-            topic_prefix: TopicPrefix::default(),
+            topic_prefix,
             identity: self.identity.clone(),
         };
         let started = Service::start(config).await;

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use storefleet::firmware::{LibraryError, PreflightRefusal, ServerError};
 use storefleet::history::HistoryError;
+use storefleet::profiles::ProfileError;
 use storefleet::service::ServiceError;
 use ts_rs::TS;
 
@@ -53,6 +54,19 @@ impl BoundaryError {
 
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Internal, message)
+    }
+}
+
+impl From<ProfileError> for BoundaryError {
+    fn from(e: ProfileError) -> Self {
+        let code = match &e {
+            ProfileError::Invalid(_) => ErrorCode::InvalidInput,
+            ProfileError::NotFound(_) => ErrorCode::NotFound,
+            ProfileError::DemoReadOnly => ErrorCode::Conflict,
+            ProfileError::Keychain(_) | ProfileError::PasswordGone(_) => ErrorCode::Unavailable,
+            ProfileError::Storage(_) => ErrorCode::Internal,
+        };
+        Self::new(code, e.to_string())
     }
 }
 

@@ -17,9 +17,9 @@ use crate::connection::Histories;
 use crate::connection::{Connection, ConnectionState};
 use crate::deployments::{NewDeployment, ServingChoice, TargetRef, load_detail, plan};
 use crate::feeds::Feeds;
-use crate::keychain::Keychain;
-use crate::profiles::{DEMO_PROFILE_ID, ProfileStore};
 use crate::serving::Serving;
+use storefleet::profiles::Keychain;
+use storefleet::profiles::{DEMO_PROFILE_ID, ProfileStore};
 
 async fn demo(dir: &std::path::Path) -> (Demo, DemoInfo) {
     let mut options = DemoOptions::new(dir.join("demo"));
@@ -310,7 +310,7 @@ async fn an_unreachable_broker_shows_reconnecting_with_a_countdown() {
         .unwrap()
         .port();
     let profile = connection
-        .save_profile(crate::profiles::ProfileInput {
+        .save_profile(storefleet::profiles::ProfileInput {
             id: None,
             name: "Nowhere".into(),
             host: "127.0.0.1".into(),
@@ -320,6 +320,7 @@ async fn an_unreachable_broker_shows_reconnecting_with_a_countdown() {
             client_cert: None,
             client_key: None,
             username: None,
+            topic_prefix: String::new(),
             password: None,
             clear_password: false,
         })

@@ -16,7 +16,6 @@ mod firmware;
 mod fleet;
 #[cfg(test)]
 mod flow_tests;
-mod keychain;
 mod logging;
 #[cfg(test)]
 mod login_flow_tests;
@@ -24,7 +23,6 @@ mod notify;
 #[cfg(test)]
 mod permissions_tests;
 mod picked;
-mod profiles;
 #[cfg(test)]
 mod review_tests;
 mod serving;
@@ -55,7 +53,10 @@ pub fn run() {
                 .path()
                 .app_config_dir()
                 .map_err(|e| format!("no config folder for broker profiles: {e}"))?;
-            let profiles = profiles::ProfileStore::new(&config_dir, keychain::Keychain::new());
+            let profiles = storefleet::profiles::ProfileStore::new(
+                &config_dir,
+                storefleet::profiles::Keychain::new(),
+            );
             let connection =
                 connection::Connection::start(histories.clone(), profiles, demo.clone());
             notify::start(app.handle().clone(), connection.events());

@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::connection::{Connection, ConnectionState};
-use crate::keychain::Keychain;
-use crate::profiles::{ProfileInput, ProfileStore};
+use storefleet::profiles::Keychain;
+use storefleet::profiles::{ProfileInput, ProfileStore};
 
 /// mosquitto on a free loopback port that requires `storefleet` / `right`; killed on drop.
 struct LoginBroker {
@@ -110,6 +110,7 @@ async fn a_refused_login_stays_refused_until_the_profile_changes() {
         client_cert: None,
         client_key: None,
         username: Some("storefleet".into()),
+        topic_prefix: String::new(),
         password: Some(password.into()),
         clear_password: false,
     };

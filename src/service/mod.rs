@@ -101,6 +101,19 @@ impl ServiceConfig {
     }
 }
 
+/// The persistent session's client id: one per installation and topic prefix. The broker keeps
+/// a session's subscriptions, and they are made only for a new session, so a prefix of its own
+/// means a session of its own: switching profiles never listens on another prefix's topics.
+/// The empty prefix keeps the id sessions have always had.
+pub fn session_client_id(installation: &str, prefix: &TopicPrefix) -> String {
+    if prefix.as_str().is_empty() {
+        return format!("storefleet-{installation}");
+    }
+    use md5::{Digest, Md5};
+    let digest = Md5::digest(prefix.as_str().as_bytes());
+    format!("storefleet-{installation}-{}", hex::encode(&digest[..4]))
+}
+
 /// A running service. Dropping it stops the engine task and the link; [`Service::shutdown`]
 /// also waits until everything staged is committed.
 pub struct Service {
@@ -129,7 +142,10 @@ impl Service {
             Some(broker) => {
                 lock = SessionLock::try_acquire(&config.history).map_err(ServiceError::Lock)?;
                 let (client_id, clean_session) = match &lock {
-                    Some(_) => (format!("storefleet-{}", history.installation_id()?), false),
+                    Some(_) => (
+                        session_client_id(&history.installation_id()?, &config.topic_prefix),
+                        false,
+                    ),
                     // Another process holds the persistent session: a throwaway one here.
                     None => (
                         format!("storefleet-{}", uuid::Uuid::new_v4().simple()),
@@ -267,5 +283,26 @@ impl Drop for Service {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_topic_prefix_has_its_own_persistent_session() {
+        let none = session_client_id("abc", &TopicPrefix::default());
+        assert_eq!(none, "storefleet-abc", "the id sessions have always had");
+        let a = session_client_id("abc", &TopicPrefix::new("chain-7").unwrap());
+        let b = session_client_id("abc", &TopicPrefix::new("chain-8").unwrap());
+        assert!(
+            a.starts_with("storefleet-abc-") && a != b && a != none,
+            "{a} {b}"
+        );
+        assert_eq!(
+            a,
+            session_client_id("abc", &TopicPrefix::new("chain-7").unwrap())
+        );
     }
 }

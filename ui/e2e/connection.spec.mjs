@@ -52,6 +52,25 @@ describe("connection view", () => {
     await page.locator('[data-testid="history-kind"]', { hasText: "Real history" }).waitFor();
   });
 
+  it("keeps a topic prefix per profile and refuses a wildcard in it", async () => {
+    const page = await h.open({ hash: "#/connection" });
+    await page.getByTestId("profile-add").click();
+    await page.getByTestId("profile-name").fill("Shared broker");
+    await page.getByTestId("profile-host").fill("shared.example.com");
+    await page.getByTestId("profile-topic-prefix").fill("chain-7/#");
+    await page.getByTestId("profile-save").click();
+    await page.locator("text=topic prefix: it contains a wildcard").waitFor();
+    assert.equal(await page.locator('[data-testid="profile-row"]', { hasText: "Shared broker" }).count(), 0);
+    await page.getByTestId("profile-topic-prefix").fill("chain-7/site");
+    await page.getByTestId("profile-save").click();
+    const row = page.locator('[data-testid="profile-row"]', { hasText: "Shared broker" });
+    await row.waitFor();
+    assert.match(await row.textContent(), /topics under chain-7\/site\//);
+    // Editing shows the prefix kept.
+    await row.getByTestId("profile-edit").click();
+    assert.equal(await page.getByTestId("profile-topic-prefix").inputValue(), "chain-7/site");
+  });
+
   it("refuses a bad port before saving", async () => {
     const page = await h.open({ hash: "#/connection" });
     await page.getByTestId("profile-add").click();

@@ -6,7 +6,7 @@ use tauri::ipc::Channel;
 use crate::connection::{Connection, ConnectionStatus};
 use crate::error::BoundaryError;
 use crate::feeds::Feeds;
-use crate::profiles::{BrokerProfile, ProfileInput};
+use storefleet::profiles::{BrokerProfile, ProfileInput};
 
 /// The demo profile first (when demo mode runs), then the saved ones.
 #[tauri::command]

@@ -15,9 +15,9 @@ use storefleet::firmware::{
 use storefleet::fleet::read_targets_csv;
 use storefleet::history::{DownloadWriter, History};
 use storefleet::link::LinkState;
-use storefleet::protocol::{Id, TopicPrefix};
+use storefleet::protocol::Id;
+use storefleet::service::Service;
 use storefleet::service::new_deployment::{FileSource, NewDeployment, prepare};
-use storefleet::service::{Service, ServiceConfig};
 
 use crate::failure::{Failure, INCOMPLETE, PAUSED};
 use crate::follow::{Ended, Until, first_contact, follow};
@@ -196,7 +196,7 @@ pub async fn run(
 ) -> Result<u8, Failure> {
     let targets = collect_targets(&args, db)?;
     let policy = args.policy.policy()?;
-    let broker = broker.settings()?;
+    let broker = broker.choose()?;
     let reporter = Reporter::new(args.json);
     let library = Library::open(db)?;
     let deployable = deployable(&library, &args.firmware, &args.version)?;
@@ -270,13 +270,7 @@ pub async fn run(
         return Ok(0);
     }
     let spec = prepared.spec;
-    let mut service = Service::start(ServiceConfig {
-        history: db.to_path_buf(),
-        broker: Some(broker),
-        topic_prefix: TopicPrefix::default(),
-        identity: None,
-    })
-    .await?;
+    let mut service = Service::start(broker.service_config(db)).await?;
     // Connect first: a refused login makes nothing that could go out by surprise later.
     if let Err(refused) = first_contact(&service).await {
         service.shutdown().await;

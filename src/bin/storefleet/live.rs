@@ -71,14 +71,7 @@ fn deployment_id(text: &str) -> Result<Id, Failure> {
 }
 
 async fn start(db: &Path, broker: &crate::broker::BrokerArgs) -> Result<Service, Failure> {
-    let broker = broker.settings()?;
-    let service = Service::start(ServiceConfig {
-        history: db.to_path_buf(),
-        broker: Some(broker),
-        topic_prefix: TopicPrefix::default(),
-        identity: None,
-    })
-    .await?;
+    let service = Service::start(broker.choose()?.service_config(db)).await?;
     if let Err(refused) = first_contact(&service).await {
         service.shutdown().await;
         return Err(refused);

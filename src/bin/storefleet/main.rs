@@ -127,7 +127,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Sim(args) => return sim::run(args, cli.broker.broker),
+        Command::Sim(args) => return sim::run(args, cli.broker.broker, cli.broker.topic_prefix),
         Command::Demo(args) => return demo::run(args),
         command => run(command, cli.db, &cli.broker),
     };

@@ -47,9 +47,6 @@ pub struct Args {
     /// Firmware version every controller runs at start.
     #[arg(long, default_value = "1.0.0", value_name = "VERSION")]
     pub initial_version: String,
-    /// Topic prefix, for a shared broker (default: the spec's topics).
-    #[arg(long, default_value = "", value_name = "PREFIX", value_parser = parse_prefix)]
-    pub topic_prefix: TopicPrefix,
     /// Firmware downloads in flight at once across the fleet.
     #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub download_concurrency: u32,
@@ -77,12 +74,13 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_prefix(text: &str) -> Result<TopicPrefix, String> {
-    TopicPrefix::new(text).map_err(|e| e.to_string())
-}
-
-/// `broker` is the global `--broker` (or `STOREFLEET_BROKER`).
-pub fn run(args: Args, broker: Option<String>) -> ExitCode {
+/// `broker` is the global `--broker` (or `STOREFLEET_BROKER`), `topic_prefix` the global
+/// `--topic-prefix`: the simulated fleet uses the topics a deployment with that prefix does.
+pub fn run(args: Args, broker: Option<String>, topic_prefix: Option<String>) -> ExitCode {
+    let prefix = match TopicPrefix::new(topic_prefix.unwrap_or_default().trim()) {
+        Ok(p) => p,
+        Err(e) => return fail(2, &format!("--topic-prefix: {e}")),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -90,10 +88,10 @@ pub fn run(args: Args, broker: Option<String>) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(1, &format!("cannot start the async runtime: {e}")),
     };
-    runtime.block_on(simulate(args, broker))
+    runtime.block_on(simulate(args, broker, prefix))
 }
 
-async fn simulate(args: Args, broker: Option<String>) -> ExitCode {
+async fn simulate(args: Args, broker: Option<String>, prefix: TopicPrefix) -> ExitCode {
     let Some(broker) = broker else {
         return fail(
             2,
@@ -124,7 +122,7 @@ async fn simulate(args: Args, broker: Option<String>) -> ExitCode {
         initial_version: args.initial_version,
         download_concurrency: args.download_concurrency as usize,
         seed,
-        prefix: args.topic_prefix,
+        prefix,
         ..SimConfig::default()
     };
     let fleet = match Fleet::start(&broker, controllers, config).await {

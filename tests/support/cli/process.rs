@@ -94,6 +94,9 @@ impl Workspace {
             .env_remove("STOREFLEET_CLIENT_KEY")
             .env_remove("STOREFLEET_USERNAME")
             .env_remove("STOREFLEET_PASSWORD")
+            .env_remove("STOREFLEET_PROFILE")
+            .env_remove("STOREFLEET_TOPIC_PREFIX")
+            .env_remove("STOREFLEET_CONFIG_DIR")
             .arg("--db")
             .arg(&self.db);
         if let Some(url) = broker {

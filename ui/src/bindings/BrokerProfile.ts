@@ -3,4 +3,9 @@
 /**
  * A saved broker profile as the window shows it: no password, only whether one is stored.
  */
-export type BrokerProfile = { id: string, name: string, host: string, port: number, tls: boolean, ca_file: string | null, client_cert: string | null, client_key: string | null, username: string | null, has_password: boolean, demo: boolean, };
+export type BrokerProfile = { id: string, name: string, host: string, port: number, tls: boolean, ca_file: string | null, client_cert: string | null, client_key: string | null, username: string | null, 
+/**
+ * Put before every topic (`PREFIX/stores/...`); empty: the spec's topics. Kept with each
+ * deployment made through this profile.
+ */
+topic_prefix: string, has_password: boolean, demo: boolean, };

@@ -3,7 +3,7 @@
 /**
  * What the window sends to create (id null) or change a profile.
  */
-export type ProfileInput = { id: string | null, name: string, host: string, port: number, tls: boolean, ca_file: string | null, client_cert: string | null, client_key: string | null, username: string | null, 
+export type ProfileInput = { id: string | null, name: string, host: string, port: number, tls: boolean, ca_file: string | null, client_cert: string | null, client_key: string | null, username: string | null, topic_prefix: string, 
 /**
  * `None` keeps the stored password.
  */

@@ -178,6 +178,8 @@ export class MockBackend {
       case "profile_save": {
         const p = args.profile as ProfileInput;
         if (!p.host.trim()) throw fail("invalid_input", "the broker host is empty");
+        const prefixError = topicPrefixError(p.topic_prefix.trim());
+        if (prefixError) throw fail("invalid_input", prefixError);
         const id = p.id ?? `p-${++this.nextId}`;
         const old = w.profiles.find((x) => x.id === id);
         const saved = {
@@ -190,6 +192,7 @@ export class MockBackend {
           client_cert: p.client_cert,
           client_key: p.client_key,
           username: p.username,
+          topic_prefix: p.topic_prefix.trim(),
           has_password: p.clear_password ? false : p.password !== null ? true : (old?.has_password ?? false),
           demo: false,
         };
@@ -638,4 +641,15 @@ export class MockBackend {
     summary.counts.queued = targets;
     this.deployments.set(id, new LiveDeployment(summary, rows, "local"));
   }
+}
+
+/** As the core's `TopicPrefix::new`: why a prefix is refused, or null. */
+function topicPrefixError(prefix: string): string | null {
+  if (prefix === "") return null;
+  const chars = [...prefix].length;
+  if (chars > 256) return `topic prefix is ${chars} characters long; at most 256 are allowed`;
+  if (prefix.startsWith("$")) return "topic prefix must not start with '$' (reserved for the broker)";
+  if (prefix.split("/").some((level) => level === "")) return "topic prefix has an empty level (leading, trailing or double '/')";
+  if (/[+#\u0000-\u001f\u007f]/.test(prefix)) return "topic prefix: it contains a wildcard or a control character";
+  return null;
 }

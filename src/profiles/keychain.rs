@@ -1,7 +1,7 @@
 //! The OS keychain (Secret Service, macOS Keychain, Windows Credential Manager) through
 //! keyring: where broker passwords live. Entries: service "storefleet", user = profile id.
 
-use crate::error::BoundaryError;
+use super::ProfileError;
 
 const SERVICE: &str = "storefleet";
 
@@ -9,9 +9,9 @@ const SERVICE: &str = "storefleet";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Keychain;
 
-fn unavailable(e: keyring::Error) -> BoundaryError {
+fn unavailable(e: keyring::Error) -> ProfileError {
     // keyring's messages never contain the secret.
-    BoundaryError::unavailable(format!("the keychain is not available: {e}"))
+    ProfileError::Keychain(e.to_string())
 }
 
 impl Keychain {
@@ -19,11 +19,11 @@ impl Keychain {
         Self
     }
 
-    fn entry(&self, profile_id: &str) -> Result<keyring::Entry, BoundaryError> {
+    fn entry(&self, profile_id: &str) -> Result<keyring::Entry, ProfileError> {
         keyring::Entry::new(SERVICE, profile_id).map_err(unavailable)
     }
 
-    pub fn get(&self, profile_id: &str) -> Result<Option<String>, BoundaryError> {
+    pub fn get(&self, profile_id: &str) -> Result<Option<String>, ProfileError> {
         match self.entry(profile_id)?.get_password() {
             Ok(p) => Ok(Some(p)),
             Err(keyring::Error::NoEntry) => Ok(None),
@@ -31,13 +31,13 @@ impl Keychain {
         }
     }
 
-    pub fn set(&self, profile_id: &str, password: &str) -> Result<(), BoundaryError> {
+    pub fn set(&self, profile_id: &str, password: &str) -> Result<(), ProfileError> {
         self.entry(profile_id)?
             .set_password(password)
             .map_err(unavailable)
     }
 
-    pub fn delete(&self, profile_id: &str) -> Result<(), BoundaryError> {
+    pub fn delete(&self, profile_id: &str) -> Result<(), ProfileError> {
         match self.entry(profile_id)?.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(unavailable(e)),

@@ -1,22 +1,59 @@
-//! Broker profiles: kept in a JSON file in the app's config folder, with no secrets in it.
-//! A profile's password lives in the OS keychain (service "storefleet", user = profile id).
+//! Broker profiles: kept in a JSON file in the desktop app's config folder, with no secrets in
+//! it. A profile's password lives in the OS keychain (service "storefleet", user = profile id).
+//! The window edits them; `storefleet --profile NAME` uses the same file and keychain, so
+//! scripts need no password in their environment.
+
+mod keychain;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use storefleet::link::{self, BrokerAddress, ClientCertFiles, Password, Scheme, TlsFiles};
-use ts_rs::TS;
 
-use crate::error::{BoundaryError, ErrorCode};
-use crate::keychain::Keychain;
+pub use keychain::Keychain;
+
+use crate::link::{self, BrokerAddress, ClientCertFiles, Password, Scheme, TlsFiles};
+use crate::protocol::TopicPrefix;
+
+/// The desktop app's identifier (`tauri.conf.json`): its config folder is named after it.
+pub const APP_IDENTIFIER: &str = "app.storefleet.desktop";
+
+/// Why a profile could not be read, saved or used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no broker profile {0}")]
+    NotFound(String),
+    #[error("the demo profile cannot be changed")]
+    DemoReadOnly,
+    #[error("the keychain is not available: {0}")]
+    Keychain(String),
+    #[error("the password of {0:?} is not in the keychain any more: enter it again")]
+    PasswordGone(String),
+    #[error("{0}")]
+    Storage(String),
+}
+
+impl ProfileError {
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::Invalid(message.into())
+    }
+}
+
+/// The folder the desktop app keeps its profiles in (Tauri's `app_config_dir`:
+/// `$XDG_CONFIG_HOME/app.storefleet.desktop` on Linux).
+pub fn default_dir() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join(APP_IDENTIFIER))
+}
 
 /// The id of the built-in demo broker's profile; it is never stored.
 pub const DEMO_PROFILE_ID: &str = "demo";
 const FILE_NAME: &str = "profiles.json";
 
 /// A saved broker profile as the window shows it: no password, only whether one is stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct BrokerProfile {
     pub id: String,
     pub name: String,
@@ -27,12 +64,17 @@ pub struct BrokerProfile {
     pub client_cert: Option<String>,
     pub client_key: Option<String>,
     pub username: Option<String>,
+    /// Put before every topic (`PREFIX/stores/...`); empty: the spec's topics. Kept with each
+    /// deployment made through this profile.
+    #[serde(default)]
+    pub topic_prefix: String,
     pub has_password: bool,
     pub demo: bool,
 }
 
 /// What the window sends to create (id null) or change a profile.
-#[derive(Clone, Deserialize, TS)]
+#[derive(Clone, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ProfileInput {
     pub id: Option<String>,
     pub name: String,
@@ -43,6 +85,8 @@ pub struct ProfileInput {
     pub client_cert: Option<String>,
     pub client_key: Option<String>,
     pub username: Option<String>,
+    #[serde(default)]
+    pub topic_prefix: String,
     /// `None` keeps the stored password.
     pub password: Option<String>,
     pub clear_password: bool,
@@ -57,6 +101,7 @@ impl fmt::Debug for ProfileInput {
             .field("port", &self.port)
             .field("tls", &self.tls)
             .field("username", &self.username)
+            .field("topic_prefix", &self.topic_prefix)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("clear_password", &self.clear_password)
             .finish_non_exhaustive()
@@ -65,10 +110,10 @@ impl fmt::Debug for ProfileInput {
 
 impl BrokerProfile {
     /// The built-in demo broker at `url` (`mqtt://127.0.0.1:PORT`).
-    pub fn demo(url: &str) -> Result<Self, BoundaryError> {
+    pub fn demo(url: &str) -> Result<Self, ProfileError> {
         let address: BrokerAddress = url
             .parse()
-            .map_err(|e: link::AddressError| BoundaryError::internal(e.to_string()))?;
+            .map_err(|e: link::AddressError| ProfileError::Storage(e.to_string()))?;
         Ok(Self {
             id: DEMO_PROFILE_ID.to_owned(),
             name: "Demo (built-in broker)".to_owned(),
@@ -79,20 +124,21 @@ impl BrokerProfile {
             client_cert: None,
             client_key: None,
             username: None,
+            topic_prefix: String::new(),
             has_password: false,
             demo: true,
         })
     }
 
     /// The core's profile: where the broker is and how to trust it.
-    pub fn link_profile(&self) -> Result<link::BrokerProfile, BoundaryError> {
+    pub fn link_profile(&self) -> Result<link::BrokerProfile, ProfileError> {
         let scheme = if self.tls {
             Scheme::Mqtts
         } else {
             Scheme::Mqtt
         };
         let broker = BrokerAddress::new(scheme, self.host.trim(), self.port)
-            .map_err(|e| BoundaryError::invalid(e.to_string()))?;
+            .map_err(|e| ProfileError::invalid(e.to_string()))?;
         let client_cert = match (&self.client_cert, &self.client_key) {
             (Some(cert), Some(key)) => Some(ClientCertFiles {
                 cert_file: cert.into(),
@@ -100,7 +146,7 @@ impl BrokerProfile {
             }),
             (None, None) => None,
             _ => {
-                return Err(BoundaryError::invalid(
+                return Err(ProfileError::invalid(
                     "a client certificate needs its key, and a key its certificate",
                 ));
             }
@@ -110,7 +156,7 @@ impl BrokerProfile {
             client_cert,
         };
         if !self.tls && !tls.is_empty() {
-            return Err(BoundaryError::invalid(
+            return Err(ProfileError::invalid(
                 "CA file and client certificate need TLS: turn TLS on or clear them",
             ));
         }
@@ -118,6 +164,11 @@ impl BrokerProfile {
         profile.tls = tls;
         profile.username = self.username.clone();
         Ok(profile)
+    }
+
+    /// The prefix every topic gets, checked.
+    pub fn prefix(&self) -> Result<TopicPrefix, ProfileError> {
+        TopicPrefix::new(&self.topic_prefix).map_err(|e| ProfileError::invalid(e.to_string()))
     }
 
     /// `mqtt://host:port` or `mqtts://host:port`.
@@ -154,46 +205,63 @@ impl ProfileStore {
     }
 
     /// Every saved profile, in the order they were created.
-    pub fn list(&self) -> Result<Vec<BrokerProfile>, BoundaryError> {
+    pub fn list(&self) -> Result<Vec<BrokerProfile>, ProfileError> {
         match std::fs::read(&self.path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                BoundaryError::internal(format!("{} is damaged: {e}", self.path.display()))
+                ProfileError::Storage(format!("{} is damaged: {e}", self.path.display()))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(BoundaryError::internal(format!(
+            Err(e) => Err(ProfileError::Storage(format!(
                 "cannot read {}: {e}",
                 self.path.display()
             ))),
         }
     }
 
-    pub fn get(&self, id: &str) -> Result<BrokerProfile, BoundaryError> {
+    pub fn get(&self, id: &str) -> Result<BrokerProfile, ProfileError> {
         self.list()?
             .into_iter()
             .find(|p| p.id == id)
-            .ok_or_else(|| BoundaryError::not_found(format!("no broker profile {id}")))
+            .ok_or_else(|| ProfileError::NotFound(id.to_owned()))
+    }
+
+    /// The profile a person names: its name (ignoring case) or its id. Two profiles of the same
+    /// name are refused rather than guessed between.
+    pub fn find(&self, name: &str) -> Result<BrokerProfile, ProfileError> {
+        let all = self.list()?;
+        if let Some(p) = all.iter().find(|p| p.id == name) {
+            return Ok(p.clone());
+        }
+        let mut named = all
+            .into_iter()
+            .filter(|p| p.name.eq_ignore_ascii_case(name.trim()));
+        match (named.next(), named.next()) {
+            (Some(p), None) => Ok(p),
+            (Some(_), Some(_)) => Err(ProfileError::invalid(format!(
+                "two broker profiles are named {name:?}: give its id instead"
+            ))),
+            (None, _) => Err(ProfileError::NotFound(format!(
+                "{name:?} (in {})",
+                self.path.display()
+            ))),
+        }
     }
 
     /// Creates or updates a profile; the password goes to the keychain, never to the file.
-    pub fn save(&self, input: ProfileInput) -> Result<BrokerProfile, BoundaryError> {
+    pub fn save(&self, input: ProfileInput) -> Result<BrokerProfile, ProfileError> {
         let mut all = self.list()?;
         let existing = match &input.id {
-            Some(id) if id == DEMO_PROFILE_ID => {
-                return Err(BoundaryError::new(
-                    ErrorCode::Conflict,
-                    "the demo profile cannot be changed",
-                ));
-            }
+            Some(id) if id == DEMO_PROFILE_ID => return Err(ProfileError::DemoReadOnly),
             Some(id) => Some(
                 all.iter()
                     .position(|p| &p.id == id)
-                    .ok_or_else(|| BoundaryError::not_found(format!("no broker profile {id}")))?,
+                    .ok_or_else(|| ProfileError::NotFound(id.clone()))?,
             ),
             None => None,
         };
         let name = input.name.trim().to_owned();
         if name.is_empty() {
-            return Err(BoundaryError::invalid("give the profile a name"));
+            return Err(ProfileError::invalid("give the profile a name"));
         }
         let id = input
             .id
@@ -212,12 +280,14 @@ impl ProfileStore {
             client_cert: non_empty(input.client_cert),
             client_key: non_empty(input.client_key),
             username: non_empty(input.username),
+            topic_prefix: input.topic_prefix.trim().to_owned(),
             has_password,
             demo: false,
         };
         profile.link_profile()?;
+        profile.prefix()?;
         if has_password && profile.username.is_none() {
-            return Err(BoundaryError::invalid(
+            return Err(ProfileError::invalid(
                 "a password needs a user name (MQTT sends no password without one)",
             ));
         }
@@ -236,10 +306,10 @@ impl ProfileStore {
     }
 
     /// Removes a profile and its keychain entry.
-    pub fn remove(&self, id: &str) -> Result<(), BoundaryError> {
+    pub fn remove(&self, id: &str) -> Result<(), ProfileError> {
         let mut all = self.list()?;
         let Some(index) = all.iter().position(|p| p.id == id) else {
-            return Err(BoundaryError::not_found(format!("no broker profile {id}")));
+            return Err(ProfileError::NotFound(id.to_owned()));
         };
         if all.remove(index).has_password {
             self.keychain.delete(id)?;
@@ -250,30 +320,27 @@ impl ProfileStore {
     }
 
     /// The stored password of a profile that has one.
-    pub fn password(&self, profile: &BrokerProfile) -> Result<Option<Password>, BoundaryError> {
+    pub fn password(&self, profile: &BrokerProfile) -> Result<Option<Password>, ProfileError> {
         if !profile.has_password {
             return Ok(None);
         }
         match self.keychain.get(&profile.id)? {
             Some(p) => Ok(Some(Password::new(p))),
-            None => Err(BoundaryError::unavailable(format!(
-                "the password of {:?} is not in the keychain any more: enter it again",
-                profile.name
-            ))),
+            None => Err(ProfileError::PasswordGone(profile.name.clone())),
         }
     }
 
     /// Writes the whole file at once (a temporary file renamed over it).
-    fn write(&self, all: &[BrokerProfile]) -> Result<(), BoundaryError> {
+    fn write(&self, all: &[BrokerProfile]) -> Result<(), ProfileError> {
         let fail = |e: std::io::Error| {
-            BoundaryError::internal(format!("cannot write {}: {e}", self.path.display()))
+            ProfileError::Storage(format!("cannot write {}: {e}", self.path.display()))
         };
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }
         let tmp = self.path.with_extension("json.tmp");
         let text =
-            serde_json::to_vec_pretty(all).map_err(|e| BoundaryError::internal(e.to_string()))?;
+            serde_json::to_vec_pretty(all).map_err(|e| ProfileError::Storage(e.to_string()))?;
         write_private(&tmp, &text).map_err(fail)?;
         std::fs::rename(&tmp, &self.path).map_err(fail)
     }
@@ -314,6 +381,7 @@ mod tests {
             client_cert: None,
             client_key: None,
             username: Some("operator".into()),
+            topic_prefix: String::new(),
             password: Some("s3cret-Pa55".into()),
             clear_password: false,
         }
@@ -379,10 +447,10 @@ mod tests {
         let saved = store.save(input("Depot")).unwrap();
         store.remove(&saved.id).unwrap();
         assert_eq!(Keychain::new().get(&saved.id).unwrap(), None);
-        assert_eq!(
-            store.remove(&saved.id).unwrap_err().code,
-            ErrorCode::NotFound
-        );
+        assert!(matches!(
+            store.remove(&saved.id).unwrap_err(),
+            ProfileError::NotFound(_)
+        ));
     }
 
     #[test]
@@ -403,9 +471,19 @@ mod tests {
         bad_host.host = "broker/x".into();
         let mut no_name = input(" ");
         no_name.password = None;
-        for bad in [plain_with_ca, no_user, half_cert, bad_host, no_name] {
+        let mut bad_prefix = input("v");
+        bad_prefix.password = None;
+        bad_prefix.topic_prefix = "site/#".into();
+        for bad in [
+            plain_with_ca,
+            no_user,
+            half_cert,
+            bad_host,
+            no_name,
+            bad_prefix,
+        ] {
             let err = store.save(bad.clone()).unwrap_err();
-            assert_eq!(err.code, ErrorCode::InvalidInput, "{bad:?}: {err}");
+            assert!(matches!(err, ProfileError::Invalid(_)), "{bad:?}: {err}");
         }
         assert!(!store.path().exists());
     }
@@ -416,10 +494,10 @@ mod tests {
         let store = ProfileStore::new(dir.path(), Keychain::new());
         let mut demo = input("demo");
         demo.id = Some(DEMO_PROFILE_ID.into());
-        assert_eq!(
-            store.save(demo.clone()).unwrap_err().code,
-            ErrorCode::Conflict
-        );
+        assert!(matches!(
+            store.save(demo.clone()).unwrap_err(),
+            ProfileError::DemoReadOnly
+        ));
         let shown = format!("{demo:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("<redacted>"));
