@@ -25,11 +25,13 @@ mod tests {
     use crate::deployments::{
         DeploymentDetail, DeploymentReview, NewDeployment, ScheduleChoice, ServingChoice, TargetRef,
     };
-    use crate::feeds::{ActivityFeed, DeploymentFeed};
+    use crate::feeds::{ActivityFeed, DeploymentFeed, FirmwareFeed};
     use crate::firmware::{ArtifactView, HashProgress, PreflightReport};
     use crate::notify::{Notice, NoticeLevel};
     use crate::picked::PickedFile;
+    use crate::serving::ServerStatus;
     use crate::{AppInfo, BoundaryError, DemoInfo, ErrorCode};
+    use storefleet::firmware::{ServerReach, ServerSettings};
     use storefleet::profiles::{BrokerProfile, ProfileInput};
 
     fn bindings_dir() -> PathBuf {
@@ -99,6 +101,10 @@ mod tests {
             DeploymentDetail,
             DeploymentFeed,
             ActivityFeed,
+            FirmwareFeed,
+            ServerStatus,
+            ServerSettings,
+            ServerReach,
             Notice,
             NoticeLevel,
         );

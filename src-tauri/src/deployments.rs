@@ -136,7 +136,7 @@ pub fn plan(
                 .ensure_deployable(request.artifact_id)?
                 .into_artifact();
             FileSource::BuiltIn {
-                url: serving.url_for(&artifact),
+                url: serving.served_url(&artifact)?,
             }
         }
         ServingChoice::External { url } => FileSource::External { url: url.clone() },

@@ -17,11 +17,14 @@ use ts_rs::TS;
 
 use crate::connection::{Connection, ConnectionStatus};
 use crate::deployments::load_summary;
+use crate::watching::Watching;
 
 /// Transitions are sent at most this often.
 pub const DEPLOYMENT_BATCH: Duration = Duration::from_millis(100);
 /// The activity log is read at most this often.
 pub const ACTIVITY_BATCH: Duration = Duration::from_millis(200);
+/// Stale firmware notices are gathered this long.
+const FIRMWARE_BATCH: Duration = Duration::from_millis(150);
 /// Most messages in one activity batch.
 const ACTIVITY_ROWS: usize = 2_000;
 
@@ -37,6 +40,12 @@ pub enum DeploymentFeed {
     },
 }
 
+/// Firmware files that changed after hashing: the view reloads the library.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct FirmwareFeed {
+    pub stale: Vec<i64>,
+}
+
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct ActivityFeed {
     pub messages: Vec<MessageRow>,
@@ -47,6 +56,7 @@ pub struct Feeds {
     connection: watch::Sender<u64>,
     deployment: watch::Sender<u64>,
     activity: watch::Sender<u64>,
+    firmware: watch::Sender<u64>,
 }
 
 impl Default for Feeds {
@@ -55,6 +65,7 @@ impl Default for Feeds {
             connection: watch::channel(0).0,
             deployment: watch::channel(0).0,
             activity: watch::channel(0).0,
+            firmware: watch::channel(0).0,
         }
     }
 }
@@ -130,6 +141,36 @@ impl Feeds {
                         })
                         .is_err()
                 {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Sends the ids of firmware files that become stale, batched.
+    pub fn firmware(&self, watching: &Watching, channel: Channel<FirmwareFeed>) {
+        let mut ended = supersede(&self.firmware);
+        let mut stale = watching.subscribe();
+        tauri::async_runtime::spawn(async move {
+            loop {
+                let first = tokio::select! {
+                    got = stale.recv() => match got {
+                        Ok(id) => Some(id),
+                        // Missed some: an empty batch tells the view to reload all the same.
+                        Err(broadcast::error::RecvError::Lagged(_)) => None,
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
+                    _ = ended.changed() => break,
+                };
+                // An editor's save is several events: gather them into one message.
+                tokio::time::sleep(FIRMWARE_BATCH).await;
+                let mut ids: Vec<i64> = first.into_iter().collect();
+                while let Ok(id) = stale.try_recv() {
+                    ids.push(id);
+                }
+                ids.sort_unstable();
+                ids.dedup();
+                if channel.send(FirmwareFeed { stale: ids }).is_err() {
                     break;
                 }
             }

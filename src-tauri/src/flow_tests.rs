@@ -266,6 +266,16 @@ async fn a_deployment_runs_on_the_demo_fleet_then_one_waits_in_the_outbox_offlin
     .await
     .expect("4 commands wait in the outbox")
     .unwrap();
+    // The built-in server cannot be moved or stopped under a deployment that downloads from it.
+    let before = serving.status();
+    let off = storefleet::firmware::ServerSettings {
+        enabled: false,
+        ..before.settings.clone()
+    };
+    let refused = serving.configure(off.clone()).await.unwrap_err();
+    assert_eq!(refused.code, crate::error::ErrorCode::Conflict, "{refused}");
+    assert!(refused.message.contains(offline_id.as_str()), "{refused}");
+    assert_eq!(serving.status().base_url, before.base_url);
     // Read back from the history while offline: the finished one still shows.
     assert!(
         load_detail(&connection, &id)
@@ -290,6 +300,42 @@ async fn a_deployment_runs_on_the_demo_fleet_then_one_waits_in_the_outbox_offlin
     .await
     .expect("the outbox empties")
     .unwrap();
+
+    // Nothing downloads now: the server can be turned off, and on again elsewhere.
+    let stopped = serving.configure(off.clone()).await.unwrap();
+    assert!(!stopped.running && stopped.base_url.is_none());
+    assert_eq!(stopped.reach, storefleet::firmware::ServerReach::Off);
+    let refused = plan(&history, &serving, &request(artifact.id, &demo, 1));
+    assert!(refused.is_err(), "no built-in URL while the server is off");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let moved = serving
+        .configure(storefleet::firmware::ServerSettings {
+            enabled: true,
+            bind_address: "127.0.0.1".into(),
+            port,
+            advertise: None,
+        })
+        .await
+        .unwrap();
+    assert!(moved.running, "{moved:?}");
+    assert_eq!(moved.base_url, Some(format!("http://127.0.0.1:{port}")));
+    assert_eq!(moved.reach, storefleet::firmware::ServerReach::ThisMachine);
+    let bad = serving
+        .configure(storefleet::firmware::ServerSettings {
+            bind_address: "store laptop".into(),
+            ..moved.settings.clone()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code, crate::error::ErrorCode::InvalidInput, "{bad}");
+    assert!(
+        serving.status().running,
+        "a refused change leaves the server as it was"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,6 +26,7 @@ mod picked;
 #[cfg(test)]
 mod review_tests;
 mod serving;
+mod watching;
 
 pub use commands::app::AppInfo;
 pub use demo::DemoInfo;
@@ -61,14 +62,13 @@ pub fn run() {
                 connection::Connection::start(histories.clone(), profiles, demo.clone());
             notify::start(app.handle().clone(), connection.events());
             connection::auto_connect_demo(connection.clone(), demo.clone());
-            let (bind, advertise) = serving::settings_from_env();
             let serving = tauri::async_runtime::block_on(serving::Serving::start_both(
                 &histories,
-                bind,
-                advertise,
+                &config_dir,
                 connection.history_kind(),
             ));
             app.manage(serving);
+            app.manage(watching::Watching::start(&histories));
             app.manage(connection);
             app.manage(demo);
             app.manage(feeds::Feeds::default());
@@ -97,6 +97,9 @@ pub fn run() {
             commands::firmware::firmware_rehash,
             commands::firmware::firmware_remove,
             commands::firmware::firmware_preflight,
+            commands::firmware::firmware_watch,
+            commands::firmware::server_status,
+            commands::firmware::server_configure,
             commands::deployments::deployment_review,
             commands::deployments::deployment_start,
             commands::deployments::deployment_detail,

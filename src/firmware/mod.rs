@@ -8,6 +8,7 @@ pub mod library;
 mod metered;
 pub mod preflight;
 pub mod server;
+pub mod server_settings;
 pub mod watch;
 
 pub use address::{default_advertise_host, first_non_loopback_ipv4};
@@ -18,6 +19,7 @@ pub use library::{
 };
 pub use preflight::{Preflight, PreflightRefusal, PreflightReport, ServedSize};
 pub use server::{DEFAULT_BIND, DownloadSink, FirmwareServer, ServerConfig, ServerError};
+pub use server_settings::{ServerReach, ServerSettings, ServerSettingsError};
 pub use watch::{ArtifactMonitor, ChangeKind, FileChange, FileWatcher, WatchError};
 
 pub use crate::history::{Artifact, DownloadRecord};

@@ -17,6 +17,52 @@ describe("firmware view", () => {
     await screenshot(page, "firmware");
   });
 
+  it("flags a file the watcher saw change at once, without a reload", async () => {
+    const page = await h.open({ hash: "#/firmware" });
+    const row = page.locator('[data-testid="firmware-row"][data-artifact-id="1"]');
+    await row.waitFor();
+    assert.equal(await row.getByTestId("firmware-stale").count(), 0);
+    await page.evaluate(() => window.__mock.markStale(1));
+    await row.getByTestId("firmware-stale").waitFor();
+    assert.equal(await row.getByRole("button", { name: /^Deploy / }).isDisabled(), true);
+  });
+
+  it("shows who can reach the built-in server and keeps its settings, refusing to move it under a deployment", async () => {
+    const page = await h.open({ hash: "#/firmware" });
+    const reach = page.getByTestId("server-reach");
+    await reach.waitFor();
+    assert.match(await reach.textContent(), /Reachable from the store network at http:\/\/192\.168\.1\.20:8484/);
+    await page.getByTestId("server-edit").click();
+    await page.getByTestId("server-port").fill("9000");
+    await page.getByTestId("server-save").click();
+    await page.locator("text=download from this server").waitFor();
+    assert.equal(await reach.getAttribute("data-reach"), "store_network");
+
+    // With nothing downloading, it moves; then off; then loopback only.
+    await page.evaluate(() => {
+      for (const d of window.__mock.handle("history_list", { query: null })) {
+        if (d.state === "running" || d.state === "paused") window.__mock.handle("deployment_cancel", { deploymentId: d.deployment_id });
+      }
+    });
+    await page.getByTestId("server-save").click();
+    await page.locator('[data-testid="server-reach"]', { hasText: "http://192.168.1.20:9000" }).waitFor();
+    await page.getByTestId("server-edit").click();
+    assert.equal(await page.getByTestId("server-port").inputValue(), "9000");
+    await page.getByTestId("server-enabled").uncheck();
+    await page.getByTestId("server-save").click();
+    await page.locator('[data-testid="server-reach"][data-reach="off"]').waitFor();
+    await page.getByTestId("server-edit").click();
+    await page.getByTestId("server-enabled").check();
+    await page.getByTestId("server-bind").fill("store laptop");
+    await page.getByTestId("server-save").click();
+    await page.locator("text=is not an IP address").waitFor();
+    await page.getByTestId("server-bind").fill("127.0.0.1");
+    await page.getByTestId("server-save").click();
+    await page.locator('[data-testid="server-reach"][data-reach="this_machine"]').waitFor();
+    assert.match(await reach.textContent(), /this machine only/);
+    assert.deepEqual(await unnamedControls(page), []);
+  });
+
   it("adds a file through the dialog with hashing progress", async () => {
     const page = await h.open({ hash: "#/firmware" });
     await page.getByTestId("firmware-add").click();

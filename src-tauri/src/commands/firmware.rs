@@ -1,6 +1,6 @@
 //! The firmware library.
 
-use storefleet::firmware::{Deployable, Library, Preflight};
+use storefleet::firmware::{Deployable, Library, Preflight, ServerSettings};
 use storefleet::history::Artifact;
 use tauri::State;
 use tauri::ipc::Channel;
@@ -8,9 +8,11 @@ use tauri::ipc::Channel;
 use super::blocking;
 use crate::connection::Connection;
 use crate::error::BoundaryError;
+use crate::feeds::{Feeds, FirmwareFeed};
 use crate::firmware::{ArtifactView, HashProgress, PreflightReport, progress_sender};
 use crate::picked::{PickedFiles, Purpose};
-use crate::serving::Serving;
+use crate::serving::{ServerStatus, Serving};
+use crate::watching::Watching;
 
 #[tauri::command]
 pub async fn firmware_list(
@@ -31,6 +33,7 @@ pub async fn firmware_list(
 pub async fn firmware_add(
     connection: State<'_, Connection>,
     serving: State<'_, Serving>,
+    watching: State<'_, Watching>,
     picked: State<'_, PickedFiles>,
     file: String,
     version: String,
@@ -47,6 +50,7 @@ pub async fn firmware_add(
     })
     .await?;
     tracing::info!(artifact = artifact.id, version = %artifact.version, md5 = %artifact.md5, "firmware added");
+    watching.sync();
     Ok(serve_hashed(artifact, deployable, &serving))
 }
 
@@ -85,12 +89,40 @@ fn serve_hashed(
 pub async fn firmware_remove(
     connection: State<'_, Connection>,
     serving: State<'_, Serving>,
+    watching: State<'_, Watching>,
     artifact_id: i64,
 ) -> Result<(), BoundaryError> {
     let db = connection.history_path().to_owned();
     blocking(move || Ok(Library::open(&db)?.remove(artifact_id).map(drop)?)).await?;
     serving.unpublish(artifact_id);
+    watching.sync();
     Ok(())
+}
+
+/// Firmware files that change after hashing, as the watcher sees them (the view reloads).
+#[tauri::command]
+pub async fn firmware_watch(
+    feeds: State<'_, Feeds>,
+    watching: State<'_, Watching>,
+    on_event: Channel<FirmwareFeed>,
+) -> Result<(), BoundaryError> {
+    feeds.firmware(&watching, on_event);
+    Ok(())
+}
+
+/// The built-in server of the real library: its settings and who can reach it.
+#[tauri::command]
+pub async fn server_status(serving: State<'_, Serving>) -> Result<ServerStatus, BoundaryError> {
+    Ok(serving.status())
+}
+
+/// Saves the built-in server's settings and restarts it with them.
+#[tauri::command]
+pub async fn server_configure(
+    serving: State<'_, Serving>,
+    settings: ServerSettings,
+) -> Result<ServerStatus, BoundaryError> {
+    serving.configure(settings).await
 }
 
 /// Downloads `url` and compares it with the artifact's file.

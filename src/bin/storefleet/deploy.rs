@@ -10,7 +10,8 @@ use serde_json::json;
 use storefleet::durations::parse_duration;
 use storefleet::engine::{TargetKey, plan_waves};
 use storefleet::firmware::{
-    DEFAULT_BIND, Deployable, DownloadRecord, FirmwareServer, Library, LibraryError, ServerConfig,
+    ArtifactMonitor, DEFAULT_BIND, Deployable, DownloadRecord, FirmwareServer, Library,
+    LibraryError, ServerConfig,
 };
 use storefleet::fleet::read_targets_csv;
 use storefleet::history::{DownloadWriter, History};
@@ -205,6 +206,7 @@ pub async fn run(
     // Kept alive until the command ends: the controllers download from it.
     let mut _server = None;
     let mut _downloads = None;
+    let mut _watcher = None;
     let source = match &args.base_url {
         Some(base) => FileSource::External {
             url: external_url(base, &artifact.file_name()),
@@ -223,6 +225,20 @@ pub async fn run(
             let url = server.publish(&deployable);
             _server = Some(server);
             _downloads = Some(writer);
+            // The file must stay what was hashed while controllers download it: a change is
+            // marked stale in the history at once (the server already refuses to serve a
+            // changed file, and later deployments and retries of it are refused).
+            let (served, path) = (artifact.id, artifact.path.display().to_string());
+            _watcher = ArtifactMonitor::start(db, move |stale| {
+                if stale != served {
+                    return;
+                }
+                eprintln!(
+                    "storefleet: warning: {path} changed after it was hashed: it is no longer served; rehash it and retry the targets that did not get it"
+                );
+            })
+            .map_err(|e| eprintln!("storefleet: warning: the firmware file is not watched: {e}"))
+            .ok();
             FileSource::BuiltIn { url }
         }
     };

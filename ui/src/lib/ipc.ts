@@ -20,6 +20,7 @@ import type { DeploymentState } from "../bindings/DeploymentState";
 import type { DeploymentSummary } from "../bindings/DeploymentSummary";
 import type { ErrorCode } from "../bindings/ErrorCode";
 import type { FailureThreshold } from "../bindings/FailureThreshold";
+import type { FirmwareFeed } from "../bindings/FirmwareFeed";
 import type { HashProgress } from "../bindings/HashProgress";
 import type { HistoryEntry } from "../bindings/HistoryEntry";
 import type { ImportReport } from "../bindings/ImportReport";
@@ -30,6 +31,9 @@ import type { PickedFile } from "../bindings/PickedFile";
 import type { PreflightReport } from "../bindings/PreflightReport";
 import type { ProfileInput } from "../bindings/ProfileInput";
 import type { RolloutPolicy } from "../bindings/RolloutPolicy";
+import type { ServerReach } from "../bindings/ServerReach";
+import type { ServerSettings } from "../bindings/ServerSettings";
+import type { ServerStatus } from "../bindings/ServerStatus";
 import type { ServingChoice } from "../bindings/ServingChoice";
 import type { ScheduleChoice } from "../bindings/ScheduleChoice";
 import type { StatusCounts } from "../bindings/StatusCounts";
@@ -60,6 +64,7 @@ export type {
   DeploymentSummary,
   ErrorCode,
   FailureThreshold,
+  FirmwareFeed,
   HashProgress,
   HistoryEntry,
   ImportReport,
@@ -71,6 +76,9 @@ export type {
   ProfileInput,
   RolloutPolicy,
   ScheduleChoice,
+  ServerReach,
+  ServerSettings,
+  ServerStatus,
   ServingChoice,
   StatusCounts,
   StorePlan,
@@ -224,6 +232,14 @@ export async function firmwareRehash(
 export const firmwareRemove = (artifactId: number) => call<null>("firmware_remove", { artifactId });
 export const firmwarePreflight = (url: string, artifactId: number) =>
   call<PreflightReport>("firmware_preflight", { url, artifactId });
+/** Ids of firmware files that change after hashing, as the watcher sees them. */
+export const firmwareWatch = (onEvent: (feed: FirmwareFeed) => void) =>
+  subscribe<FirmwareFeed>("firmware_watch", {}, onEvent);
+
+// The built-in firmware server.
+
+export const serverStatus = () => call<ServerStatus>("server_status");
+export const serverConfigure = (settings: ServerSettings) => call<ServerStatus>("server_configure", { settings });
 
 // Deployments.
 

@@ -15,6 +15,8 @@ import type { TargetRow } from "../bindings/TargetRow";
 import type { TargetStatus } from "../bindings/TargetStatus";
 import type { Transition } from "../bindings/Transition";
 import type { RolloutPolicy } from "../bindings/RolloutPolicy";
+import type { ServerSettings } from "../bindings/ServerSettings";
+import type { ServerStatus } from "../bindings/ServerStatus";
 import type { StorePlan } from "../bindings/StorePlan";
 import type { StoreWindow } from "../bindings/StoreWindow";
 import type { StoreSettings } from "../bindings/StoreSettings";
@@ -98,6 +100,17 @@ export class MockBackend {
   private readonly watchers = new Map<string, Set<Sink<DeploymentFeed>>>();
   private readonly connectionSinks = new Set<Sink<ConnectionStatus>>();
   private readonly activitySinks = new Set<Sink<{ messages: MessageRow[] }>>();
+  private readonly firmwareSinks = new Set<Sink<{ stale: number[] }>>();
+  /** The built-in server, as `src-tauri/src/serving.rs` reports it. */
+  private server: ServerStatus = {
+    settings: { enabled: true, bind_address: "0.0.0.0", port: 8484, advertise: null },
+    from_environment: false,
+    running: true,
+    base_url: "http://192.168.1.20:8484",
+    listening: "0.0.0.0:8484",
+    reach: "store_network",
+    error: null,
+  };
   private connection: ConnectionStatus;
   private nextId = 100;
   private readonly random = rng(99);
@@ -379,6 +392,13 @@ export class MockBackend {
       case "activity_watch":
         this.activitySinks.add(args.onEvent as Sink<{ messages: MessageRow[] }>);
         return null;
+      case "firmware_watch":
+        this.firmwareSinks.add(args.onEvent as Sink<{ stale: number[] }>);
+        return null;
+      case "server_status":
+        return this.server;
+      case "server_configure":
+        return this.configureServer(args.settings as ServerSettings);
       default:
         throw fail("internal", `the mock does not know the command ${cmd}`);
     }
@@ -479,6 +499,9 @@ export class MockBackend {
     if (!a) throw fail("not_found", `no firmware ${req.artifact_id}`);
     if (a.stale) throw fail("invalid_input", `${a.name} changed since it was hashed; re-hash it first`);
     if (req.targets.length === 0) throw fail("invalid_input", "no targets");
+    if (req.serving.kind === "built_in" && !this.server.running) {
+      throw fail("unavailable", `the built-in firmware server is not running: ${this.server.error ?? "it is off (Firmware view, built-in server)"}`);
+    }
     const stores = this.storePlan(req);
     const never = req.targets.filter(
       (t) => !this.world.controllers.find((c) => c.store_id === t.store_id && c.controller_id === t.controller_id)?.last_seen,
@@ -614,6 +637,57 @@ export class MockBackend {
   setConnection(patch: Partial<ConnectionStatus>) {
     this.connection = { ...this.connection, ...patch };
     for (const sink of this.connectionSinks) this.send(sink, this.connection);
+  }
+
+  /** The watcher saw a firmware file change after hashing. */
+  markStale(artifactId: number, reason = "the file changed after it was hashed (size or time differ)") {
+    const a = this.world.artifacts.find((x) => x.id === artifactId);
+    if (!a) return;
+    Object.assign(a, { stale: true, stale_since: new Date().toISOString(), stale_reason: reason });
+    for (const sink of this.firmwareSinks) this.send(sink, { stale: [artifactId] });
+  }
+
+  /** As `Serving::configure`: checked, refused under a deployment downloading from it. */
+  private configureServer(wanted: ServerSettings): ServerStatus {
+    const bind = wanted.bind_address.trim();
+    const ipv4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(bind);
+    if (!(ipv4 && ipv4.slice(1).every((n) => +n < 256)) && !/^[0-9a-f:]+$/i.test(bind)) {
+      throw fail("invalid_input", `bind address ${JSON.stringify(wanted.bind_address)} is not an IP address (0.0.0.0 listens on every network)`);
+    }
+    const advertise = wanted.advertise?.trim() || null;
+    if (advertise && /[/\s?#@]/.test(advertise)) {
+      throw fail("invalid_input", `advertised host ${JSON.stringify(advertise)} is not a host name or IP address the controllers could reach`);
+    }
+    const settings = { enabled: wanted.enabled, bind_address: bind, port: wanted.port, advertise };
+    const old = this.server;
+    if (JSON.stringify(old.settings) !== JSON.stringify(settings) && old.base_url) {
+      const users = [...this.deployments.entries()].filter(
+        ([, d]) => d.origin === "local" && (d.summary.state === "running" || d.summary.state === "paused") && d.summary.file_url.startsWith(`${old.base_url}/`),
+      );
+      if (users.length) {
+        throw fail(
+          "conflict",
+          `${users.length} unfinished deployment(s) download from this server (first: ${users[0]![0]}); finish or cancel them before moving or stopping it`,
+        );
+      }
+    }
+    if (!settings.enabled) {
+      this.server = { ...old, settings, running: false, base_url: null, listening: null, reach: "off", error: null };
+      return this.server;
+    }
+    const host = advertise ?? (bind === "0.0.0.0" ? "192.168.1.20" : bind);
+    const port = settings.port === 0 ? 40000 + (this.nextId++ % 1000) : settings.port;
+    const local = bind.startsWith("127.") || host.startsWith("127.") || host === "localhost";
+    this.server = {
+      settings,
+      from_environment: false,
+      running: true,
+      base_url: `http://${host}:${port}`,
+      listening: `${bind}:${port}`,
+      reach: local ? "this_machine" : "store_network",
+      error: null,
+    };
+    return this.server;
   }
 
   pushActivity(messages: MessageRow[]) {
