@@ -12,6 +12,7 @@ pub mod history;
 pub mod link;
 pub mod maintenance;
 pub mod protocol;
+pub mod report;
 pub mod service;
 pub mod sim;
 
