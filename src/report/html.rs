@@ -22,7 +22,8 @@ h1 { font-size: 22px; margin: 0 0 4px; }
 h2 { font-size: 17px; margin: 28px 0 8px; border-bottom: 1px solid #d8dde3; padding-bottom: 4px; }
 section { background: #fff; border: 1px solid #e1e5ea; border-radius: 8px; padding: 4px 18px 14px; margin-top: 16px; }
 .muted { color: #5b6570; }
-.mono, code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px; word-break: break-all; }
+.mono, code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px; overflow-wrap: anywhere; }
+td.id { white-space: nowrap; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eef0f3; vertical-align: top; }
 th { font-weight: 600; color: #3a434d; }
@@ -422,7 +423,7 @@ fn failures(h: &mut String, input: &ReportInput) {
     for t in failed {
         let _ = write!(
             h,
-            r#"<tr data-failure="{status}"><td class="mono">{}</td><td class="mono">{}</td><td class="status-{status}">{status}</td><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,
+            r#"<tr data-failure="{status}"><td class="mono id">{}</td><td class="mono id">{}</td><td class="status-{status}">{status}</td><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,
             esc(&t.store_id),
             esc(&t.controller_id),
             t.attempt,
@@ -444,7 +445,7 @@ fn targets(h: &mut String, targets: &[TargetStatusRow]) {
     for t in targets {
         let _ = write!(
             h,
-            r#"<tr data-target="{status}"><td class="mono">{}</td><td class="mono">{}</td><td class="num">{}</td><td class="status-{status}">{status}</td><td class="num">{}</td><td>{}</td></tr>"#,
+            r#"<tr data-target="{status}"><td class="mono id">{}</td><td class="mono id">{}</td><td class="num">{}</td><td class="status-{status}">{status}</td><td class="num">{}</td><td>{}</td></tr>"#,
             esc(&t.store_id),
             esc(&t.controller_id),
             t.wave,
