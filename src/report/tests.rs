@@ -253,3 +253,44 @@ fn exporting_an_unknown_deployment_is_refused_and_writes_nothing() {
         assert!(out.is_empty());
     }
 }
+
+#[test]
+fn a_large_deployment_draws_a_bounded_chart() {
+    use TargetStatus::*;
+    // 10,000 targets, three transitions each, over an hour.
+    let targets: Vec<TargetStatusRow> = (0..10_000)
+        .map(|i| target("s1", &format!("c{i}"), Completed, &[]))
+        .collect();
+    let mut i = input(targets);
+    i.transitions = (0..10_000u64)
+        .flat_map(|n| {
+            let c = format!("c{n}");
+            let at = n * 360;
+            [
+                transition(&c, Queued, Sent, at),
+                transition(&c, Sent, Acknowledged, at + 100),
+                transition(&c, Acknowledged, Completed, at + 200),
+            ]
+        })
+        .collect();
+    i.deployment.finished_at = Some(Millis(T0 + 3_600_000));
+    let html = render_html(&i);
+    assert_eq!(html.matches("<tr data-target=").count(), 10_000);
+    assert_eq!(
+        between(&html, r#"data-count="completed"><b>"#, "<"),
+        "10000"
+    );
+    // At most one step per pixel column, whatever the number of transitions.
+    for line in html.split("<polyline ").skip(1) {
+        let points = between(line, r#"points=""#, "\"").split(' ').count();
+        assert!(points < 2 * 700 + 3, "{points} points");
+    }
+    // The last step of the completed line reaches every target.
+    let completed = between(&html, r#"data-series="completed""#, "/>");
+    assert!(
+        completed.contains(",14.0"),
+        "the line ends at the top: {}",
+        &completed[completed.len() - 60..]
+    );
+    assert!(html.len() < 3_000_000, "{} bytes", html.len());
+}
