@@ -37,7 +37,7 @@ const COMMANDS: &[&str] = &[
     "deployment_retry",
     "deployment_pause",
     "deployment_resume",
-    "deployment_export_csv",
+    "deployment_export",
     "history_list",
     "activity_recent",
     "activity_watch",

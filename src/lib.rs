@@ -13,6 +13,7 @@ pub mod link;
 pub mod maintenance;
 pub mod profiles;
 pub mod protocol;
+pub mod report;
 pub mod service;
 pub mod sim;
 

@@ -17,6 +17,7 @@ mod tests {
     use storefleet::fleet::{Controller, ControllerSource, ImportReport, StoreSettings};
     use storefleet::history::{Artifact, DeploymentRow, MessageRow};
     use storefleet::maintenance::StoreStart;
+    use storefleet::report::ExportFormat;
     use storefleet::service::store_plan::StorePlan;
     use storefleet::service::store_waits::StoreWait;
 
@@ -82,6 +83,7 @@ mod tests {
             StorePlan,
             StoreStart,
             StoreWait,
+            ExportFormat,
             // Desktop-only types (docs/ipc.md).
             BrokerProfile,
             ProfileInput,

@@ -109,7 +109,7 @@ pub fn run() {
             commands::deployments::deployment_retry,
             commands::deployments::deployment_pause,
             commands::deployments::deployment_resume,
-            commands::deployments::deployment_export_csv,
+            commands::deployments::deployment_export,
             commands::activity::history_list,
             commands::activity::activity_recent,
             commands::activity::activity_watch,

@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, params};
 use super::inventory::{ControllerSeen, record_seen};
 use super::observed::{ObservedChange, write_observed};
 use super::ownership::{BrokerIdentity, NewRequest, write_ownership};
+use super::run_by::{RunBy, write_run_by};
 use super::{History, HistoryError};
 use crate::engine::{
     Attempt, CommandRecord, DeploymentSnapshot, Millis, RolloutControl, RolloutEvent, Target,
@@ -107,6 +108,8 @@ pub struct Batch {
     /// (deployment id, the broker it belongs to): new deployments, and old ones bound by an
     /// explicit resume, retry or cancel (only a deployment without a broker is bound).
     pub bind: Vec<(String, BrokerIdentity)>,
+    /// (deployment id, who made it and where): new deployments made here.
+    pub run_by: Vec<(String, RunBy)>,
     /// Requests for the process that drives a deployment.
     pub requests: Vec<NewRequest>,
     /// (request id, when this driver took it)
@@ -130,6 +133,7 @@ impl Batch {
             && self.controls.is_empty()
             && self.seen.is_empty()
             && self.bind.is_empty()
+            && self.run_by.is_empty()
             && self.requests.is_empty()
             && self.requests_taken.is_empty()
             && self.outcomes.is_empty()
@@ -440,6 +444,7 @@ impl History {
             }
             record_seen(&tx, &batch.seen)?;
             write_ownership(&tx, batch)?;
+            write_run_by(&tx, &batch.run_by)?;
             write_observed(&tx, &batch.observed)?;
         }
         tx.commit()?;

@@ -85,6 +85,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "built for ingest: target state in columns, attempts as rows, one row per command",
         sql: super::ingest_schema::SQL,
     },
+    Migration {
+        version: 8,
+        name: "who made each deployment and on which machine",
+        sql: super::run_by_schema::SQL,
+    },
 ];
 
 /// Why a migration run did not complete. Nothing was changed in any of these cases.

@@ -26,6 +26,8 @@ mod private_file;
 mod rollout_schema;
 #[cfg(test)]
 mod rollout_tests;
+mod run_by;
+mod run_by_schema;
 mod settings;
 mod store_windows;
 mod target_rows;
@@ -49,6 +51,7 @@ pub use observed::{ObservedChange, ObservedKind};
 pub use ownership::{
     BrokerIdentity, DEMO_BROKER, DeferredMessage, NewRequest, OpenRequest, Ownership, RequestKind,
 };
+pub use run_by::RunBy;
 
 /// How long a writer waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

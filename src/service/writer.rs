@@ -197,6 +197,7 @@ fn merge(into: &mut Flush, more: Flush) {
     b.controls.extend(m.controls);
     b.seen.extend(m.seen);
     b.bind.extend(m.bind);
+    b.run_by.extend(m.run_by);
     b.requests.extend(m.requests);
     b.requests_taken.extend(m.requests_taken);
     b.outcomes.extend(m.outcomes);

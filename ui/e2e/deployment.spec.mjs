@@ -69,12 +69,43 @@ describe("deployment view", () => {
     await page.waitForFunction(() => document.querySelector('[data-testid="deployment-state"]').textContent === "Running");
     await page.getByTestId("deployment-retry").click();
     await page.waitForFunction(() => document.querySelector('[data-testid="count-failed"]').textContent === "0");
-    await page.getByTestId("deployment-export").click();
+    await page.getByTestId("deployment-export-csv").click();
     await page.getByText(`Exported to /home/ops/exports/${ID}.csv.`).waitFor();
     await page.getByTestId("deployment-cancel").click();
     await page.waitForFunction(() => document.querySelector('[data-testid="deployment-state"]').textContent === "Cancelled");
     assert.equal(await page.getByTestId("count-queued").textContent(), "0");
     assert.equal(await page.getByTestId("deployment-cancel").isDisabled(), true);
+  });
+
+  it("exports CSV, the message log and the HTML report, each to the file chosen", async () => {
+    const page = await h.open({ hash: `#/deployment/${ID}` });
+    await page.getByTestId("targets-table").waitFor();
+    const group = page.getByRole("group", { name: "Export" });
+    for (const [format, name, file] of [
+      ["csv", "Export CSV…", `${ID}.csv`],
+      ["jsonl", "Export message log…", `${ID}-messages.jsonl`],
+      ["html", "Export report…", `${ID}-report.html`],
+    ]) {
+      await group.getByRole("button", { name }).click();
+      await page.getByText(`Exported to /home/ops/exports/${file}.`).waitFor();
+      const last = await page.evaluate(() => window.__mock.exported.at(-1));
+      assert.deepEqual(last, { deploymentId: ID, format, path: `/home/ops/exports/${file}` });
+    }
+    assert.equal(await page.evaluate(() => window.__mock.exported.length), 3);
+  });
+
+  it("shows a failed export by its code and keeps the view", async () => {
+    const page = await h.open({
+      hash: `#/deployment/${ID}`,
+      scenario: { fail: { deployment_export: { code: "internal", message: "cannot write /home/ops/exports/x.html: No space left on device" } } },
+    });
+    await page.getByTestId("deployment-export-html").click();
+    const banner = page.getByTestId("error-banner");
+    await banner.waitFor();
+    assert.equal(await banner.getAttribute("data-code"), "internal");
+    assert.match(await banner.textContent(), /No space left on device/);
+    assert.equal(await page.getByTestId("deployment-message").count(), 0);
+    await page.getByTestId("targets-table").waitFor();
   });
 
   it("keeps only visible rows in the DOM at 10,000 targets", async () => {

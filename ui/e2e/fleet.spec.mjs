@@ -80,7 +80,7 @@ describe("fleet view", () => {
       return [
         await code(invoke("fleet_import_csv", { file: "/etc/passwd" })),
         await code(invoke("firmware_add", { file: "/home/ops/fw.bin", version: "1.0.0", onProgress: null })),
-        await code(invoke("deployment_export_csv", { deploymentId: "x", file: "/tmp/out.csv" })),
+        await code(invoke("deployment_export", { deploymentId: "x", format: "csv", file: "/tmp/out.csv" })),
       ];
     });
     assert.deepEqual(codes, ["invalid_input", "invalid_input", "invalid_input"]);

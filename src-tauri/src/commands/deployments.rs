@@ -2,7 +2,8 @@
 
 use storefleet::engine::DeploymentSummary;
 use storefleet::firmware::Preflight;
-use storefleet::history::{History, write_targets_csv};
+use storefleet::history::History;
+use storefleet::report::{ExportError, ExportFormat, write_export};
 use storefleet::service::store_waits::{StoreWait, store_waits};
 use tauri::State;
 use tauri::ipc::Channel;
@@ -119,13 +120,15 @@ pub async fn deployment_resume(
     Ok(connection.service().await?.resume(id).await?)
 }
 
-/// A row per target, as `storefleet export --format csv` writes it, to the file the user
-/// chose in the save dialog (`file`: its handle).
+/// The deployment as `storefleet export --format FORMAT` writes it (CSV, the raw message
+/// log as JSON Lines, or the HTML report), to the file the user chose in the save dialog
+/// (`file`: its handle).
 #[tauri::command]
-pub async fn deployment_export_csv(
+pub async fn deployment_export(
     connection: State<'_, Connection>,
     picked: State<'_, PickedFiles>,
     deployment_id: String,
+    format: ExportFormat,
     file: String,
 ) -> Result<(), BoundaryError> {
     let id = parse_id(&deployment_id)?;
@@ -133,17 +136,21 @@ pub async fn deployment_export_csv(
     let db = connection.history_path().to_owned();
     blocking(move || {
         let history = History::open(&db)?;
+        // Refused before the file is created: an unknown id leaves no empty file behind.
         if history.deployment(id.as_str())?.is_none() {
             return Err(BoundaryError::not_found(format!(
                 "no deployment {id} in the history"
             )));
         }
-        let targets = history.target_statuses(id.as_str())?;
         let shown = path.display();
         let file = std::fs::File::create(&path)
             .map_err(|e| BoundaryError::invalid(format!("cannot write {shown}: {e}")))?;
-        write_targets_csv(std::io::BufWriter::new(file), &targets)
-            .map_err(|e| BoundaryError::internal(format!("cannot write {shown}: {e}")))
+        let now = storefleet::service::now_millis();
+        write_export(&history, id.as_str(), format, now, file).map_err(|e| match e {
+            ExportError::UnknownDeployment(_) => BoundaryError::not_found(e.to_string()),
+            ExportError::History(e) => e.into(),
+            ExportError::Io(e) => BoundaryError::internal(format!("cannot write {shown}: {e}")),
+        })
     })
     .await
 }

@@ -52,6 +52,10 @@ pub async fn pick_file(
     Ok(chosen.map(|path| picked.hold(path, Purpose::Open)))
 }
 
+/// Test hook for the real-window end-to-end test, which cannot drive a native dialog: with
+/// this set to a folder, "saving" chooses the suggested file name in it without asking.
+const E2E_SAVE_DIR: &str = "STOREFLEET_E2E_SAVE_DIR";
+
 #[tauri::command]
 pub async fn save_file(
     app: AppHandle,
@@ -59,6 +63,15 @@ pub async fn save_file(
     title: String,
     default_name: String,
 ) -> Result<Option<PickedFile>, BoundaryError> {
+    if let Some(dir) = std::env::var_os(E2E_SAVE_DIR) {
+        // The name only: a suggested name cannot leave the folder.
+        let name = std::path::Path::new(&default_name)
+            .file_name()
+            .ok_or_else(|| BoundaryError::invalid(format!("no file name in {default_name:?}")))?;
+        let path = std::path::Path::new(&dir).join(name);
+        tracing::warn!(path = %path.display(), "{E2E_SAVE_DIR} is set: saving without the dialog");
+        return Ok(Some(picked.hold(path, Purpose::Save)));
+    }
     let chosen = on_main_thread(&app, move |dialog| {
         dialog
             .set_title(&title)

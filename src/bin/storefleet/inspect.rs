@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 use storefleet::history::History;
+use storefleet::report::{ExportError, write_export};
 
 use crate::failure::Failure;
 use crate::report::{counts_json, load_status, status_json, timestamp};
@@ -16,10 +17,20 @@ pub enum ExportFormat {
     Csv,
     /// The raw message log, one JSON object per message, in and out.
     Jsonl,
+    /// A one-file HTML report for stakeholders: summary, timeline chart, waves, failures,
+    /// firmware identity, who ran it and from which machine.
+    Html,
 }
 
-/// Every message of a deployment, however many.
-const ALL_MESSAGES: usize = usize::MAX >> 1;
+impl From<ExportFormat> for storefleet::report::ExportFormat {
+    fn from(f: ExportFormat) -> Self {
+        match f {
+            ExportFormat::Csv => Self::Csv,
+            ExportFormat::Jsonl => Self::Jsonl,
+            ExportFormat::Html => Self::Html,
+        }
+    }
+}
 
 pub fn status(db: &Path, id: &str) -> Result<u8, Failure> {
     let history = History::open(db)?;
@@ -78,37 +89,17 @@ pub fn deployments(db: &Path, json_out: bool) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// `export`: the core's one export, to stdout.
 pub fn export(db: &Path, id: &str, format: ExportFormat) -> Result<u8, Failure> {
     let history = History::open(db)?;
-    let (_, targets) = load_status(&history, id)?;
-    let stdout = std::io::stdout().lock();
-    match format {
-        ExportFormat::Csv => {
+    let now = storefleet::service::now_millis();
+    write_export(&history, id, format.into(), now, std::io::stdout().lock()).map_err(
+        |e| match e {
+            ExportError::UnknownDeployment(_) => Failure::refused(e.to_string()),
+            ExportError::History(e) => Failure::from(e),
             // The io::Error itself, so that a closed pipe ends the command quietly.
-            storefleet::history::write_targets_csv(stdout, &targets).map_err(|e| {
-                match e.into_kind() {
-                    csv::ErrorKind::Io(e) => Failure::from(e),
-                    other => Failure::error(format!("cannot write the CSV: {other:?}")),
-                }
-            })?;
-        }
-        ExportFormat::Jsonl => {
-            let mut out = stdout;
-            for m in history.messages(Some(id), ALL_MESSAGES)? {
-                let line = json!({
-                    "direction": m.direction,
-                    "at": timestamp(m.at),
-                    "topic": m.topic,
-                    "event_type": m.event_type,
-                    "store_id": m.store_id,
-                    "controller_id": m.controller_id,
-                    "outcome": m.outcome,
-                    "reason": m.reason,
-                    "body": m.body,
-                });
-                writeln!(out, "{line}")?;
-            }
-        }
-    }
+            ExportError::Io(e) => Failure::from(e),
+        },
+    )?;
     Ok(0)
 }

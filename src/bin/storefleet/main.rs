@@ -73,7 +73,8 @@ enum Command {
     },
     /// Follow every deployment's events live until Ctrl-C.
     Watch(live::WatchArgs),
-    /// Export a deployment: a CSV row per target, or the raw message log as JSON Lines.
+    /// Export a deployment: a CSV row per target, the raw message log as JSON Lines, or a
+    /// one-file HTML report for stakeholders.
     Export {
         deployment_id: String,
         #[arg(long, value_enum, default_value = "csv")]

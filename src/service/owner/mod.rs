@@ -31,7 +31,7 @@ use super::events::ServiceEvent;
 use super::writer::{Committed, Flush, PublishItem, Writer};
 use super::{ServiceError, now_millis};
 use crate::engine::{DeploymentSpec, DeploymentSummary, Engine, Millis, Transition};
-use crate::history::{BrokerIdentity, DeploymentDetail, History};
+use crate::history::{BrokerIdentity, DeploymentDetail, History, RunBy};
 use crate::link::{LinkEvent, Publisher};
 use crate::protocol::{Id, TopicPrefix};
 use driving::Following;
@@ -85,6 +85,8 @@ pub(super) struct Owner {
     events: broadcast::Sender<ServiceEvent>,
     identity: Option<BrokerIdentity>,
     drives: bool,
+    /// Who runs this process and where: recorded with each deployment it creates.
+    run_by: RunBy,
     locks: DriverLocks,
     following: Following,
     /// Commands read from the outbox, in order, a chunk at a time (see `flow.rs`).
@@ -129,6 +131,7 @@ impl Owner {
             events: parts.events,
             identity: parts.identity,
             drives: parts.drives,
+            run_by: RunBy::this_process(),
             locks,
             outq: VecDeque::new(),
             unstaged: VecDeque::new(),

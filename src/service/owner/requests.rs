@@ -84,6 +84,10 @@ impl Owner {
             self.staged.batch.new_deployments.push(state);
         }
         self.staged.batch.bind.push((id.to_string(), identity));
+        self.staged
+            .batch
+            .run_by
+            .push((id.to_string(), self.run_by.clone()));
         self.stage_without_targets(fx);
         let summary = self.engine.summary(&id);
         let driving = self.drives && self.locks.try_take(&id).unwrap_or(false);

@@ -70,13 +70,13 @@ describe("typed wrappers", () => {
       seen.push([cmd, args]);
       return null;
     });
-    const { deploymentAction, deploymentExportCsv, fleetAdd, fleetImportCsv, historyList, saveFile } = await import("./ipc");
+    const { deploymentAction, deploymentExport, fleetAdd, fleetImportCsv, historyList, saveFile } = await import("./ipc");
     await deploymentAction("retry", "dep-1");
     await fleetAdd("s1", "c1", null, "till");
     await historyList(null);
     await saveFile("Export", "dep-1.csv");
     await fleetImportCsv("h-open");
-    await deploymentExportCsv("dep-1", "h-save");
+    await deploymentExport("dep-1", "html", "h-save");
     expect(seen).toEqual([
       ["deployment_retry", { deploymentId: "dep-1" }],
       ["fleet_add", { storeId: "s1", controllerId: "c1", storeName: null, controllerName: "till" }],
@@ -84,7 +84,7 @@ describe("typed wrappers", () => {
       ["save_file", { title: "Export", defaultName: "dep-1.csv" }],
       // File commands take the dialog's handle, never a path.
       ["fleet_import_csv", { file: "h-open" }],
-      ["deployment_export_csv", { deploymentId: "dep-1", file: "h-save" }],
+      ["deployment_export", { deploymentId: "dep-1", format: "html", file: "h-save" }],
     ]);
   });
 

@@ -19,6 +19,7 @@ import type { DeploymentReview } from "../bindings/DeploymentReview";
 import type { DeploymentState } from "../bindings/DeploymentState";
 import type { DeploymentSummary } from "../bindings/DeploymentSummary";
 import type { ErrorCode } from "../bindings/ErrorCode";
+import type { ExportFormat } from "../bindings/ExportFormat";
 import type { FailureThreshold } from "../bindings/FailureThreshold";
 import type { FirmwareFeed } from "../bindings/FirmwareFeed";
 import type { HashProgress } from "../bindings/HashProgress";
@@ -63,6 +64,7 @@ export type {
   DeploymentState,
   DeploymentSummary,
   ErrorCode,
+  ExportFormat,
   FailureThreshold,
   FirmwareFeed,
   HashProgress,
@@ -258,9 +260,9 @@ export const deploymentWatch = (deploymentId: string, onEvent: (feed: Deployment
 export type DeploymentAction = "cancel" | "retry" | "pause" | "resume";
 export const deploymentAction = (action: DeploymentAction, deploymentId: string) =>
   call<DeploymentSummary>(`deployment_${action}`, { deploymentId });
-/** `file`: the handle of the file the user chose with `saveFile`. */
-export const deploymentExportCsv = (deploymentId: string, file: string) =>
-  call<null>("deployment_export_csv", { deploymentId, file });
+/** CSV, the raw message log (JSON Lines) or the HTML report; `file`: the handle of the file the user chose with `saveFile`. */
+export const deploymentExport = (deploymentId: string, format: ExportFormat, file: string) =>
+  call<null>("deployment_export", { deploymentId, format, file });
 
 // History and activity.
 

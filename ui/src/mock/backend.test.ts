@@ -23,8 +23,14 @@ describe("file handles in the mock backend", () => {
     expect(code(() => b.handle("fleet_import_csv", { file: picked.handle }))).toBe("accepted");
     for (const made_up of ["/etc/passwd", picked.path, "", undefined]) {
       expect(code(() => b.handle("fleet_import_csv", { file: made_up }))).toBe("invalid_input");
-      expect(code(() => b.handle("deployment_export_csv", { deploymentId: "x", file: made_up }))).toBe("invalid_input");
+      expect(code(() => b.handle("deployment_export", { deploymentId: "x", format: "csv", file: made_up }))).toBe("invalid_input");
     }
+  });
+
+  it("refuses an export format Tauri would not deserialize, before the handle", () => {
+    const b = backend();
+    const save = b.handle("save_file", { title: "Export", defaultName: "d.pdf" }) as { handle: string };
+    expect(() => b.handle("deployment_export", { deploymentId: "x", format: "pdf", file: save.handle })).toThrow(/unknown variant `pdf`/);
   });
 
   it("keeps open and save handles apart", () => {
@@ -32,7 +38,7 @@ describe("file handles in the mock backend", () => {
     const open = b.handle("pick_file", { title: "Import", filters: [] }) as { handle: string };
     const save = b.handle("save_file", { title: "Export", defaultName: "d.csv" }) as { handle: string };
     expect(code(() => b.handle("fleet_import_csv", { file: save.handle }))).toBe("invalid_input");
-    expect(code(() => b.handle("deployment_export_csv", { deploymentId: "x", file: open.handle }))).toBe("invalid_input");
+    expect(code(() => b.handle("deployment_export", { deploymentId: "x", format: "html", file: open.handle }))).toBe("invalid_input");
   });
 });
 

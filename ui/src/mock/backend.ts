@@ -115,6 +115,8 @@ export class MockBackend {
   private nextId = 100;
   private readonly random = rng(99);
   private streams: ReturnType<typeof setInterval>[] = [];
+  /** What `deployment_export` wrote, for the tests. */
+  readonly exported: { deploymentId: string; format: string; path: string }[] = [];
   /** Messages delivered and transitions published, for the benchmark. */
   delivered = 0;
   transitions = 0;
@@ -356,10 +358,18 @@ export class MockBackend {
       case "deployment_pause":
       case "deployment_resume":
         return this.control(cmd.slice("deployment_".length), String(args.deploymentId));
-      case "deployment_export_csv":
-        this.picked(args.file, "save");
-        if (!this.deployments.has(String(args.deploymentId))) throw fail("not_found", "no such deployment");
+      case "deployment_export": {
+        const format = String(args.format);
+        // Tauri refuses an unknown enum value before the command runs, with a bare string.
+        if (!["csv", "jsonl", "html"].includes(format)) {
+          throw `invalid args \`format\` for command \`deployment_export\`: unknown variant \`${format}\`, expected one of \`csv\`, \`jsonl\`, \`html\``;
+        }
+        const path = this.picked(args.file, "save");
+        const id = String(args.deploymentId);
+        if (!this.deployments.has(id)) throw fail("not_found", `no deployment ${id} in the history`);
+        this.exported.push({ deploymentId: id, format, path });
         return null;
+      }
       case "history_list": {
         const q = ((args.query as string | null) ?? "").toLowerCase();
         return [...this.deployments.values()]
