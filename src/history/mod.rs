@@ -23,6 +23,9 @@ mod observed;
 mod ownership;
 mod ownership_schema;
 mod private_file;
+mod prune;
+#[cfg(test)]
+mod prune_tests;
 mod rollout_schema;
 #[cfg(test)]
 mod rollout_tests;
@@ -51,6 +54,7 @@ pub use observed::{ObservedChange, ObservedKind};
 pub use ownership::{
     BrokerIdentity, DEMO_BROKER, DeferredMessage, NewRequest, OpenRequest, Ownership, RequestKind,
 };
+pub use prune::{PrunePlan, PruneReport, parse_cutoff};
 pub use run_by::RunBy;
 
 /// How long a writer waits for another process's lock before giving up.
@@ -97,6 +101,8 @@ pub enum HistoryError {
     Encode(String),
     #[error("the history holds a record this Storefleet cannot read: {0}")]
     Corrupt(String),
+    #[error("the archive {0} exists already: choose a new file")]
+    ArchiveExists(PathBuf),
 }
 
 /// An open connection to the history file, migrated to the current schema.

@@ -23,6 +23,7 @@ mod reserve;
 mod schedule_args;
 mod sim;
 mod terminal;
+mod upkeep;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -80,6 +81,9 @@ enum Command {
         #[arg(long, value_enum, default_value = "csv")]
         format: inspect::ExportFormat,
     },
+    /// Remove finished deployments older than a date (archived first with --archive), then
+    /// vacuum; without --yes, only say what would go.
+    Prune(upkeep::PruneArgs),
     /// Firmware files: register and hash them, serve them, check where they are hosted.
     #[command(subcommand)]
     Firmware(firmware::FirmwareCommand),
@@ -167,6 +171,7 @@ fn run(command: Command, db: Option<PathBuf>, broker: &broker::BrokerArgs) -> Re
             deployment_id,
             format,
         } => inspect::export(db, &deployment_id, format),
+        Command::Prune(args) => upkeep::prune(args, db),
         Command::Firmware(cmd) => firmware::run(cmd, db).map(|()| 0),
         Command::Fleet(cmd) => fleet::run(cmd, db),
         Command::Sim(_) | Command::Demo(_) => unreachable!("handled before the history opens"),
