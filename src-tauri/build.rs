@@ -41,6 +41,8 @@ const COMMANDS: &[&str] = &[
     "history_list",
     "activity_recent",
     "activity_watch",
+    "history_prune_plan",
+    "history_prune",
 ];
 
 fn main() {

@@ -15,7 +15,7 @@ mod tests {
     };
     use storefleet::engine::{InWindows, Schedule, StoreWindow, Unwindowed};
     use storefleet::fleet::{Controller, ControllerSource, ImportReport, StoreSettings};
-    use storefleet::history::{Artifact, DeploymentRow, MessageRow};
+    use storefleet::history::{Artifact, DeploymentRow, MessageRow, PrunePlan, PruneReport};
     use storefleet::maintenance::StoreStart;
     use storefleet::report::ExportFormat;
     use storefleet::service::store_plan::StorePlan;
@@ -104,6 +104,8 @@ mod tests {
             DeploymentFeed,
             ActivityFeed,
             FirmwareFeed,
+            PrunePlan,
+            PruneReport,
             ServerStatus,
             ServerSettings,
             ServerReach,

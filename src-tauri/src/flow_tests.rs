@@ -246,6 +246,24 @@ async fn a_deployment_runs_on_the_demo_fleet_then_one_waits_in_the_outbox_offlin
         assert!(of("in") >= 8, "acks and results in: {}", of("in"));
     }
 
+    // The connected service holds the finished deployment, and lets go of it when asked (a
+    // prune is coming); still in the history, it is read from there.
+    let held = connection
+        .service()
+        .await
+        .unwrap()
+        .forget_finished_before(storefleet::engine::Millis(u64::MAX))
+        .await
+        .unwrap();
+    assert_eq!(held, 1);
+    assert!(
+        load_detail(&connection, &id)
+            .await
+            .unwrap()
+            .summary
+            .finished
+    );
+
     // Offline: a deployment is recorded and its commands wait in the outbox.
     let status = connection.disconnect().await.unwrap();
     assert_eq!(status.state, ConnectionState::Disconnected);
@@ -335,6 +353,35 @@ async fn a_deployment_runs_on_the_demo_fleet_then_one_waits_in_the_outbox_offlin
     assert!(
         serving.status().running,
         "a refused change leaves the server as it was"
+    );
+
+    // Pruning: the service lets go of both finished deployments first, then they leave the
+    // history; a retry of one afterwards finds nothing instead of writing to a ghost.
+    let tomorrow = storefleet::engine::Millis(
+        u64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap()
+            + 86_400_000,
+    );
+    let service = connection.service().await.unwrap();
+    // This offline service holds none (it drives nothing); the connected one held the first.
+    service.forget_finished_before(tomorrow).await.unwrap();
+    let report = storefleet::history::History::open(&history)
+        .unwrap()
+        .prune(tomorrow, None)
+        .unwrap();
+    assert_eq!(report.removed.deployments, 2, "{report:?}");
+    assert!(service.retry(id.clone()).await.is_err());
+    assert!(
+        storefleet::history::History::open(&history)
+            .unwrap()
+            .deployments()
+            .unwrap()
+            .is_empty()
     );
 }
 

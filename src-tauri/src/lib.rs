@@ -113,6 +113,8 @@ pub fn run() {
             commands::activity::history_list,
             commands::activity::activity_recent,
             commands::activity::activity_watch,
+            commands::upkeep::history_prune_plan,
+            commands::upkeep::history_prune,
         ])
         .run(tauri::generate_context!())
         .expect("the Storefleet window failed to start");

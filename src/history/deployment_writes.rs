@@ -236,7 +236,9 @@ impl History {
                     attempt, errors, updated_at, update_cid, update_sent_at, update_acked_at,
                     update_withdrawn, cancel_cid, cancel_sent_at, cancel_acked_at,
                     cancel_withdrawn)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16
+                 -- A deployment pruned by another process meanwhile: nothing to write to.
+                 WHERE EXISTS (SELECT 1 FROM deployments WHERE id = ?1)
                  ON CONFLICT (deployment_id, store_id, controller_id) DO UPDATE SET
                     status = excluded.status, attempt = excluded.attempt,
                     errors = excluded.errors, updated_at = excluded.updated_at,
@@ -252,7 +254,8 @@ impl History {
                     status, updated_at, errors, update_cid, update_sent_at, update_acked_at,
                     update_withdrawn, cancel_cid, cancel_sent_at, cancel_acked_at,
                     cancel_withdrawn)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
+                 WHERE EXISTS (SELECT 1 FROM deployments WHERE id = ?1)",
             )?;
             // Each target once per batch, in its last state: a batch the writer coalesced
             // from several flushes may carry one target many times.

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use rusqlite::params;
 
 use super::batch_tests::{id, spec};
-use super::deployment_writes::{Batch, MessageDirection, MessageRecord};
+use super::deployment_writes::{Batch, MessageDirection, MessageRecord, TargetWrite};
 use super::{History, HistoryError};
 use crate::engine::{DeploymentSpec, Engine, Millis};
 

@@ -227,6 +227,15 @@ impl Service {
         self.ask(|tx| Request::Resume(id, tx)).await
     }
 
+    /// Stops holding the finished deployments created before `before`, so that a prune of the
+    /// history can remove them without this process writing to them later.
+    pub async fn forget_finished_before(
+        &self,
+        before: crate::engine::Millis,
+    ) -> Result<usize, ServiceError> {
+        self.ask(|tx| Request::ForgetFinished(before, tx)).await
+    }
+
     pub async fn summary(&self, id: Id) -> Result<Option<DeploymentSummary>, ServiceError> {
         self.ask(|tx| Request::Summary(id, tx)).await
     }

@@ -34,6 +34,34 @@ describe("history view", () => {
     assert.equal(await page.evaluate(() => location.hash), "#/deployment/ext-7f3e2a");
   });
 
+  it("prunes finished deployments older than a date, into an archive, after saying what goes", async () => {
+    const page = await h.open({ hash: "#/history" });
+    await page.getByTestId("history-row").first().waitFor();
+    const before = await page.getByTestId("history-row").count();
+    const cutoff = Date.parse("2026-11-25T00:00:00Z");
+    const expected = await page.evaluate((at) => window.__mock.handle("history_prune_plan", { before: at }), cutoff);
+    assert.ok(expected.deployments > 0, JSON.stringify(expected));
+    await page.getByTestId("prune-before").fill("2026-11-25");
+    await page.getByTestId("prune-review").click();
+    const plan = page.getByTestId("prune-plan");
+    await plan.waitFor();
+    assert.match(await plan.textContent(), new RegExp(`Removes ${expected.deployments} finished deployments \\(${expected.targets} targets\\)`));
+    // Nothing goes until the confirmation, which states what goes; declining keeps all.
+    let asked = "";
+    page.once("dialog", (d) => { asked = d.message(); d.dismiss(); });
+    await page.getByTestId("prune-confirm").click();
+    await page.waitForFunction(() => true);
+    assert.match(asked, new RegExp(`Remove ${expected.deployments} finished deployments`));
+    assert.match(asked, /copied to the archive file first/);
+    assert.equal(await page.getByTestId("history-row").count(), before);
+    page.once("dialog", (d) => d.accept());
+    await page.getByTestId("prune-confirm").click();
+    await page.getByTestId("prune-result").waitFor();
+    assert.match(await page.getByTestId("prune-result").textContent(), /The history went from 48(\.0)? MiB to 31(\.0)? MiB/);
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid="history-row"]').length === n, before - expected.deployments);
+    assert.deepEqual(await unnamedControls(page), []);
+  });
+
   it("has an empty state that says what to do", async () => {
     const page = await h.open({ hash: "#/history", scenario: { world: "empty" } });
     assert.match(await page.getByTestId("empty-state").textContent(), /Start one from New deployment/);

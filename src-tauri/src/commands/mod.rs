@@ -8,6 +8,7 @@ pub mod deployments;
 pub mod dialogs;
 pub mod firmware;
 pub mod fleet;
+pub mod upkeep;
 
 /// Runs blocking work (SQLite, hashing, files) off the async workers.
 pub(crate) async fn blocking<T: Send + 'static>(

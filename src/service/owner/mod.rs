@@ -58,6 +58,9 @@ pub(super) enum Request {
     Drives(Id, Reply<bool>),
     /// Answers once everything staged so far is committed.
     Sync(Reply<()>),
+    /// Lets go of the finished deployments created before the cut-off (a prune is about to
+    /// remove them from the history); answers with how many, once committed.
+    ForgetFinished(crate::engine::Millis, Reply<usize>),
 }
 
 type TargetKey = (Id, Id, Id);

@@ -48,6 +48,19 @@ impl Owner {
             Request::Drives(id, reply) => {
                 let _ = reply.send(Ok(self.engine.deployment(&id).is_some()));
             }
+            Request::ForgetFinished(before, reply) => {
+                let going: Vec<Id> = self
+                    .engine
+                    .deployments()
+                    .filter(|d| d.is_finished() && d.state.created_at < before)
+                    .map(|d| d.state.deployment_id.clone())
+                    .collect();
+                for id in &going {
+                    self.let_go(id);
+                }
+                self.flush();
+                self.reply_after_commit(reply, Some(going.len()));
+            }
             Request::Sync(reply) => {
                 // What the drivers of the followed deployments recorded so far, too.
                 if let Err(e) = self.follow_history() {

@@ -31,6 +31,8 @@ import type { Notice } from "../bindings/Notice";
 import type { PickedFile } from "../bindings/PickedFile";
 import type { PreflightReport } from "../bindings/PreflightReport";
 import type { ProfileInput } from "../bindings/ProfileInput";
+import type { PrunePlan } from "../bindings/PrunePlan";
+import type { PruneReport } from "../bindings/PruneReport";
 import type { RolloutPolicy } from "../bindings/RolloutPolicy";
 import type { ServerReach } from "../bindings/ServerReach";
 import type { ServerSettings } from "../bindings/ServerSettings";
@@ -76,6 +78,8 @@ export type {
   PickedFile,
   PreflightReport,
   ProfileInput,
+  PrunePlan,
+  PruneReport,
   RolloutPolicy,
   ScheduleChoice,
   ServerReach,
@@ -270,6 +274,14 @@ export const historyList = (query: string | null) => call<HistoryEntry[]>("histo
 export const activityRecent = (limit: number) => call<MessageRow[]>("activity_recent", { limit });
 export const activityWatch = (onEvent: (feed: ActivityFeed) => void) =>
   subscribe<ActivityFeed>("activity_watch", {}, onEvent);
+
+// Upkeep.
+
+/** What a prune with this cut-off (unix ms) would remove; nothing changes. */
+export const historyPrunePlan = (before: number) => call<PrunePlan>("history_prune_plan", { before });
+/** Removes it, first into `archive` (a `saveFile` handle) when given, then vacuums. */
+export const historyPrune = (before: number, archive: string | null) =>
+  call<PruneReport>("history_prune", { before, archive });
 
 /** App-wide notices (a deployment finished, a history write failed). */
 export async function onNotice(handler: (notice: Notice) => void): Promise<Unsubscribe> {

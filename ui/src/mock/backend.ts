@@ -402,6 +402,16 @@ export class MockBackend {
       case "activity_watch":
         this.activitySinks.add(args.onEvent as Sink<{ messages: MessageRow[] }>);
         return null;
+      case "history_prune_plan":
+        return this.prunePlan(Number(args.before));
+      case "history_prune": {
+        if (args.archive !== null && args.archive !== undefined) this.picked(args.archive, "save");
+        const removed = this.prunePlan(Number(args.before));
+        const going = new Set(this.going(removed.before));
+        for (const id of going) this.deployments.delete(id);
+        w.messages = w.messages.filter((m) => !(m.deployment_id ? going.has(m.deployment_id) : m.at < removed.before));
+        return { removed, size_before: 48 * 1024 * 1024, size_after: 31 * 1024 * 1024, vacuum_skipped: null };
+      }
       case "firmware_watch":
         this.firmwareSinks.add(args.onEvent as Sink<{ stale: number[] }>);
         return null;
@@ -655,6 +665,23 @@ export class MockBackend {
     if (!a) return;
     Object.assign(a, { stale: true, stale_since: new Date().toISOString(), stale_reason: reason });
     for (const sink of this.firmwareSinks) this.send(sink, { stale: [artifactId] });
+  }
+
+  /** As `history::prune`: finished deployments created before the cut-off go. */
+  private going(before: number): string[] {
+    return [...this.deployments.entries()].filter(([, d]) => d.summary.finished && d.summary.created_at < before).map(([id]) => id);
+  }
+
+  private prunePlan(before: number) {
+    const going = new Set(this.going(before));
+    return {
+      before,
+      deployments: going.size,
+      targets: [...going].reduce((n, id) => n + (this.deployments.get(id)?.summary.total ?? 0), 0),
+      messages: this.world.messages.filter((m) => (m.deployment_id ? going.has(m.deployment_id) : m.at < before)).length,
+      downloads: 0,
+      unfinished_kept: [...this.deployments.values()].filter((d) => !d.summary.finished && d.summary.created_at < before).length,
+    };
   }
 
   /** As `Serving::configure`: checked, refused under a deployment downloading from it. */
