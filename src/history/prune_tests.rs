@@ -147,4 +147,25 @@ fn finished_old_deployments_go_unfinished_ones_stay_and_the_archive_holds_what_w
         2,
         "a refused prune removes nothing"
     );
+
+    // A process that still held a pruned deployment writes its target: a no-op, not a failed
+    // batch that would lose the other rows with it.
+    let mut engine = Engine::new();
+    deployment(&mut engine, "old-done", Millis(1));
+    let held = engine.snapshot(&id("old-done")).unwrap();
+    let mut late = Batch::default();
+    late.targets
+        .push(TargetWrite::of(&id("old-done"), 0, &held.targets[0]));
+    late.messages = deployment(&mut engine, "late", Millis(2)).messages;
+    history.write_batch(&late).unwrap();
+    assert!(history.target_statuses("old-done").unwrap().is_empty());
+    let kept: i64 = history
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM messages WHERE deployment_id = 'late'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kept, 1, "the rest of the batch is written");
 }
