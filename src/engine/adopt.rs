@@ -48,12 +48,7 @@ impl Engine {
         let number = attempt.number;
         self.commands.insert(
             observed.correlation_id.clone(),
-            CommandRef {
-                slot,
-                target: index,
-                attempt: number,
-                role: CommandRole::Cancel,
-            },
+            CommandRef::new(slot, index, number, CommandRole::Cancel),
         );
         self.set_status(
             slot,

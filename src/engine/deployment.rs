@@ -54,13 +54,20 @@ pub struct Deployment {
 
 impl Deployment {
     /// Builds the indexes of a state whose targets are known to be distinct.
-    pub(crate) fn new(state: DeploymentSnapshot) -> Self {
+    pub(crate) fn new(mut state: DeploymentSnapshot) -> Self {
         let mut index: HashMap<Id, HashMap<Id, usize>> = HashMap::new();
         let mut counts = StatusCounts::default();
         let mut waiting = VecDeque::new();
-        for (i, target) in state.targets.iter().enumerate() {
+        for (i, target) in state.targets.iter_mut().enumerate() {
+            // One allocation per store, shared by its targets (ids arrive parsed one by one,
+            // from a CSV or the history): about 50 B less per target.
+            let store = match index.get_key_value(&target.store_id) {
+                Some((shared, _)) => shared.clone(),
+                None => target.store_id.clone(),
+            };
+            target.store_id = store.clone();
             index
-                .entry(target.store_id.clone())
+                .entry(store)
                 .or_default()
                 .insert(target.controller_id.clone(), i);
             counts.add(target.status());

@@ -86,9 +86,9 @@ impl Engine {
     fn on_command(&self, envelope: &Envelope, role: CommandRole) -> Handled {
         let deployment_id = envelope.event.deployment_id();
         if let Some(r) = self.commands.get(&envelope.correlation_id) {
-            let ours = self.deployment_at(r.slot).is_some_and(|d| {
+            let ours = self.deployment_at(r.slot()).is_some_and(|d| {
                 d.id() == deployment_id
-                    && d.state.targets.get(r.target).is_some_and(|t| {
+                    && d.state.targets.get(r.target()).is_some_and(|t| {
                         t.store_id == envelope.store_id && t.controller_id == envelope.controller_id
                     })
             });
@@ -119,7 +119,7 @@ impl Engine {
         let Some(r) = self.commands.get(correlation_id) else {
             return Ok(Link::Unknown);
         };
-        if r.slot != slot || r.target != index {
+        if r.slot() != slot || r.target() != index {
             return Err(RejectReason::CorrelationIdOfOtherTarget);
         }
         let current = self.target(slot, index).map(|t| t.current.number);

@@ -19,13 +19,33 @@ use super::time::Millis;
 use super::timeouts::Deadlines;
 use crate::protocol::Id;
 
-/// Where a command of ours lives.
+/// Where a command of ours lives: 16 bytes (`u32` slot and index), one per command held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CommandRef {
-    pub slot: usize,
-    pub target: usize,
+    slot: u32,
+    target: u32,
     pub attempt: u32,
     pub role: CommandRole,
+}
+
+impl CommandRef {
+    pub(crate) fn new(slot: usize, target: usize, attempt: u32, role: CommandRole) -> Self {
+        let compact = |n: usize| u32::try_from(n).expect("fewer than 2^32 deployments and targets");
+        Self {
+            slot: compact(slot),
+            target: compact(target),
+            attempt,
+            role,
+        }
+    }
+
+    pub(crate) fn slot(&self) -> usize {
+        self.slot as usize
+    }
+
+    pub(crate) fn target(&self) -> usize {
+        self.target as usize
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -99,15 +119,15 @@ impl Engine {
         };
         let mut fx = Effects::default();
         let current = self
-            .target(r.slot, r.target)
+            .target(r.slot(), r.target())
             .map(|t| t.current.number == r.attempt);
         match (r.role, current) {
             (CommandRole::Update, Some(true)) => {
-                self.update_left(r.slot, r.target, now, true, &mut fx);
+                self.update_left(r.slot(), r.target(), now, true, &mut fx);
             }
             _ => {
                 let record = self
-                    .target_mut(r.slot, r.target)
+                    .target_mut(r.slot(), r.target())
                     .and_then(|t| t.attempt_mut(r.attempt))
                     .and_then(|a| a.command_mut(r.role));
                 if let Some(record) = record {
@@ -115,7 +135,7 @@ impl Engine {
                 }
             }
         }
-        self.release_after(r.slot, now, &mut fx);
+        self.release_after(r.slot(), now, &mut fx);
         Ok(fx)
     }
 

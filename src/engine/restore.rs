@@ -93,12 +93,7 @@ impl Engine {
                         (CommandRole::Cancel, &attempt.cancel),
                     ] {
                         if let Some(record) = record {
-                            let at = CommandRef {
-                                slot,
-                                target: index,
-                                attempt: attempt.number,
-                                role,
-                            };
+                            let at = CommandRef::new(slot, index, attempt.number, role);
                             self.commands.insert(record.correlation_id.clone(), at);
                         }
                     }

@@ -154,15 +154,8 @@ impl Engine {
             let store_id = target.store_id.clone();
             d.shift_in_flight(&store_id, true);
         }
-        self.commands.insert(
-            correlation_id,
-            CommandRef {
-                slot,
-                target: index,
-                attempt,
-                role,
-            },
-        );
+        self.commands
+            .insert(correlation_id, CommandRef::new(slot, index, attempt, role));
         let command = self.deployment_at(slot).and_then(|d| {
             let target = d.state.targets.get(index)?;
             let record = target.current.command(role)?;
