@@ -85,6 +85,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "built for ingest: target state in columns, attempts as rows, one row per command",
         sql: super::ingest_schema::SQL,
     },
+    Migration {
+        version: 9,
+        name: "messages searchable by store and controller",
+        sql: super::search_schema::SQL,
+    },
 ];
 
 /// Why a migration run did not complete. Nothing was changed in any of these cases.

@@ -26,6 +26,10 @@ mod private_file;
 mod rollout_schema;
 #[cfg(test)]
 mod rollout_tests;
+mod search;
+mod search_schema;
+#[cfg(test)]
+mod search_tests;
 mod settings;
 mod store_windows;
 mod target_rows;
@@ -48,6 +52,10 @@ pub use inventory::ControllerSeen;
 pub use observed::{ObservedChange, ObservedKind};
 pub use ownership::{
     BrokerIdentity, DEMO_BROKER, DeferredMessage, NewRequest, OpenRequest, Ownership, RequestKind,
+};
+pub use search::{
+    DeploymentFilter, DeploymentPage, DeploymentPageRequest, MAX_PAGE, MessageFilter, MessagePage,
+    MessagePageRequest, Origin, SCAN_ROWS, SearchError,
 };
 
 /// How long a writer waits for another process's lock before giving up.
