@@ -37,6 +37,8 @@ const COMMANDS: &[&str] = &[
     "deployment_export_csv",
     "history_list",
     "activity_recent",
+    "history_search",
+    "activity_search",
     "activity_watch",
 ];
 

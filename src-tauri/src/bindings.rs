@@ -15,7 +15,10 @@ mod tests {
     };
     use storefleet::engine::{InWindows, Schedule, StoreWindow, Unwindowed};
     use storefleet::fleet::{Controller, ControllerSource, ImportReport, StoreSettings};
-    use storefleet::history::{Artifact, DeploymentRow, MessageRow};
+    use storefleet::history::{
+        Artifact, DeploymentFilter, DeploymentPage, DeploymentPageRequest, DeploymentRow,
+        MessageFilter, MessagePage, MessagePageRequest, MessageRow, Origin,
+    };
     use storefleet::maintenance::StoreStart;
     use storefleet::service::store_plan::StorePlan;
     use storefleet::service::store_waits::StoreWait;
@@ -62,6 +65,13 @@ mod tests {
             TargetRow,
             DeploymentRow,
             MessageRow,
+            Origin,
+            DeploymentFilter,
+            DeploymentPageRequest,
+            DeploymentPage,
+            MessageFilter,
+            MessagePageRequest,
+            MessagePage,
             Artifact,
             Millis,
             Advance,

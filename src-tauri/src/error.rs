@@ -62,6 +62,17 @@ impl From<HistoryError> for BoundaryError {
     }
 }
 
+impl From<storefleet::history::SearchError> for BoundaryError {
+    fn from(e: storefleet::history::SearchError) -> Self {
+        let code = if e.is_refusal() {
+            ErrorCode::InvalidInput
+        } else {
+            ErrorCode::Internal
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
 impl From<LibraryError> for BoundaryError {
     fn from(e: LibraryError) -> Self {
         let code = match &e {

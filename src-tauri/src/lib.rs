@@ -108,6 +108,8 @@ pub fn run() {
             commands::deployments::deployment_export_csv,
             commands::activity::history_list,
             commands::activity::activity_recent,
+            commands::activity::history_search,
+            commands::activity::activity_search,
             commands::activity::activity_watch,
         ])
         .run(tauri::generate_context!())
