@@ -299,7 +299,7 @@ export function demoMessages(now: number): MessageRow[] {
       deployment_id: rejected ? null : observed ? "ext-7f3e2a" : "dep-20261127-0712",
       store_id: store,
       controller_id: ctl,
-      outcome: out_ ? "published" : rejected ? "invalid_json" : observed ? "observed" : i % 9 === 0 ? "duplicate" : "applied",
+      outcome: out_ ? "published" : rejected ? "not_json" : observed ? "observed" : i % 9 === 0 ? "duplicate" : "applied",
       reason: rejected ? "body is not JSON: expected value at line 1 column 1" : i % 9 === 0 && !out_ ? "duplicate of a reply already applied" : null,
     });
   }
