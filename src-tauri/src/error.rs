@@ -154,4 +154,18 @@ mod tests {
         assert_eq!(e.code, ErrorCode::InvalidInput);
         assert!(e.message.contains("rehash"), "{}", e.message);
     }
+
+    /// A bad search is the caller's to fix (the mock refuses it with the same code); a failed
+    /// query is not.
+    #[test]
+    fn refused_searches_are_invalid_input() {
+        use storefleet::history::{HistoryError, SearchError};
+        let e: BoundaryError = SearchError::BadRange.into();
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+        assert_eq!(e.message, "the time range ends before it starts");
+        let e: BoundaryError = SearchError::BadPageSize(0).into();
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+        let e: BoundaryError = SearchError::History(HistoryError::Corrupt("x".into())).into();
+        assert_eq!(e.code, ErrorCode::Internal);
+    }
 }
