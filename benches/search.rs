@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use storefleet::engine::{DeploymentState, Millis};
 use storefleet::history::{
     Batch, DeploymentFilter, DeploymentPageRequest, History, MessageDirection, MessageFilter,
-    MessagePageRequest, MessageRecord, Origin, migrations,
+    MessagePageRequest, MessageRecord, Origin, SCAN_ROWS, migrations,
 };
 
 const STORES: usize = 1_000;
@@ -66,13 +66,32 @@ fn main() {
             None,
         ),
     ];
-    let mut files = Vec::new();
-    let mut rates = Vec::new();
-    for (i, (_, migrations, extra)) in variants.iter().enumerate() {
-        let path = dir.join(format!("variant-{i}.sqlite"));
-        rates.push(fill(&path, migrations, *extra, n));
-        files.push(path);
+    // Filled in lockstep, a batch to each in turn, so a load change on the machine hits all
+    // three alike; each variant's rate counts only its own write_batch time.
+    let files: Vec<PathBuf> = (0..variants.len())
+        .map(|i| dir.join(format!("variant-{i}.sqlite")))
+        .collect();
+    let mut histories: Vec<History> = variants
+        .iter()
+        .zip(&files)
+        .map(|((_, migrations, extra), path)| open_fresh(path, migrations, *extra))
+        .collect();
+    let mut spent = vec![Duration::ZERO; variants.len()];
+    for start in (0..n).step_by(BATCH) {
+        let batch = Batch {
+            messages: (start..(start + BATCH).min(n))
+                .map(|i| message(i, n))
+                .collect(),
+            ..Batch::default()
+        };
+        for (history, spent) in histories.iter_mut().zip(&mut spent) {
+            let started = Instant::now();
+            history.write_batch(&batch).unwrap();
+            *spent += started.elapsed();
+        }
     }
+    drop(histories);
+    let rates: Vec<f64> = spent.iter().map(|d| n as f64 / d.as_secs_f64()).collect();
     println!();
     println!("| insert (write_batch)                  | messages/s | cost  |");
     println!("|---------------------------------------|-----------:|------:|");
@@ -90,41 +109,82 @@ fn main() {
     let deep = Some((n / 10) as i64);
     let mid = START + (n as u64 / 2) * STEP;
     println!();
-    println!("| Activity filter                         | first page | deep page | rows (first) |");
-    println!("|-----------------------------------------|-----------:|----------:|-------------:|");
+    println!(
+        "| Activity filter                         | first call | deep call | rows | a full page (calls) |"
+    );
+    println!(
+        "|-----------------------------------------|-----------:|----------:|-----:|--------------------:|"
+    );
     for (name, filter) in message_filters(mid) {
-        let (t1, rows) = timed(|| {
+        let first = |before| {
             history
                 .search_messages(
                     &filter,
                     MessagePageRequest {
-                        before: None,
+                        before,
                         limit: PAGE,
                     },
                 )
                 .unwrap()
-                .rows
-                .len()
-        });
-        let (t2, _) = timed(|| {
-            history
-                .search_messages(
-                    &filter,
-                    MessagePageRequest {
-                        before: deep,
-                        limit: PAGE,
-                    },
-                )
-                .unwrap()
-                .rows
-                .len()
+        };
+        let (t1, rows) = timed(|| first(None).rows.len());
+        let (t2, _) = timed(|| first(deep).rows.len());
+        // As the view pages: on from `next_before` until a page is full or nothing is left.
+        let (t3, calls) = timed(|| {
+            let (mut found, mut calls, mut before) = (0, 0, None);
+            loop {
+                let page = history
+                    .search_messages(
+                        &filter,
+                        MessagePageRequest {
+                            before,
+                            limit: PAGE - found as u32,
+                        },
+                    )
+                    .unwrap();
+                calls += 1;
+                found += page.rows.len();
+                match page.next_before {
+                    Some(b) if found < PAGE as usize => before = Some(b),
+                    _ => return calls,
+                }
+            }
         });
         println!(
-            "| {name:<39} | {:>10} | {:>9} | {rows:>12} |",
+            "| {name:<39} | {:>10} | {:>9} | {rows:>4} | {:>12} ({calls:>3}) |",
             ms(t1),
-            ms(t2)
+            ms(t2),
+            ms(t3)
         );
     }
+    // What the index saves: a store's full page by bounded scans, on the file without it.
+    let plain = rusqlite::Connection::open(&files[0]).unwrap();
+    let (t, calls) = timed(|| {
+        let (mut found, mut calls) = (0i64, 0);
+        let mut before: i64 = plain
+            .query_row("SELECT MAX(id) + 1 FROM messages", [], |r| r.get(0))
+            .unwrap();
+        while found < i64::from(PAGE) && before > 0 {
+            let floor = before - SCAN_ROWS;
+            found += plain
+                .query_row(
+                    "SELECT COUNT(*) FROM (SELECT id FROM messages NOT INDEXED
+                     WHERE id < ?1 AND id >= ?2 AND store_id = 'store-0420'
+                     ORDER BY id DESC LIMIT ?3)",
+                    rusqlite::params![before, floor, i64::from(PAGE) - found],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap();
+            calls += 1;
+            before = floor;
+        }
+        calls
+    });
+    println!(
+        "| store, without the index (scans)        |            |           |      | {:>12} ({calls:>3}) |",
+        ms(t)
+    );
+    drop(plain);
     println!();
     println!("| History filter                          | first page | deep page | total |");
     println!("|-----------------------------------------|-----------:|----------:|------:|");
@@ -316,18 +376,16 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1_000.0)
 }
 
-/// Fills a fresh history with the deployments, their targets and `n` messages; returns the
-/// messages' insert rate.
-fn fill(
+/// A fresh history with the deployments and their targets, set up as the service's writer.
+fn open_fresh(
     path: &Path,
     migrations: &[migrations::Migration],
     extra_sql: Option<&str>,
-    n: usize,
-) -> f64 {
+) -> History {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
-    let mut history = History::open_with(path, migrations).unwrap();
+    let history = History::open_with(path, migrations).unwrap();
     let conn = rusqlite::Connection::open(path).unwrap();
     deployments(&conn);
     if let Some(sql) = extra_sql {
@@ -336,19 +394,7 @@ fn fill(
     drop(conn);
     history.make_durable().unwrap();
     history.cache_for_writing().unwrap();
-    let started = Instant::now();
-    let mut batch = Batch::default();
-    for i in 0..n {
-        batch.messages.push(message(i, n));
-        if batch.messages.len() == BATCH {
-            history.write_batch(&batch).unwrap();
-            batch = Batch::default();
-        }
-    }
-    history.write_batch(&batch).unwrap();
-    let rate = n as f64 / started.elapsed().as_secs_f64();
-    eprintln!("filled {} at {rate:.0} messages/s", path.display());
-    rate
+    history
 }
 
 fn store(s: usize) -> String {
