@@ -5,8 +5,9 @@
 //! Deployments are few (one a rollout), so theirs is plain SQL with an offset and a total.
 //! Messages are many, and their table is on the ingest hot path: an index there costs every
 //! insert. So a message search takes one of three paths, newest first by row id:
-//! - a store (and controller): the `messages_by_store` index of migration 9, the one index
-//!   added for search (its insert cost is measured in `benches/search.rs`);
+//! - a store (and controller): `message_stores` of migration 9, a table of (store, id) that
+//!   the searches fill themselves, catching up on the messages recorded since the last one,
+//!   so that ingest pays nothing for it (see `search_schema.rs`);
 //! - deployment attributes (version, state, origin): the deployments that match are found
 //!   first (a small table), then each one's newest rows through `messages_by_deployment`
 //!   (an index ingest already keeps), merged;
@@ -32,6 +33,13 @@ pub const SCAN_ROWS: i64 = 200_000;
 
 /// Most deployments merged index-by-index; a filter matching more scans instead.
 const MAX_MERGED: usize = 64;
+
+/// Messages `message_stores` takes in one catch-up transaction: the time ingest may wait
+/// for the write lock (tens of milliseconds).
+const CATCH_UP_ROWS: i64 = 25_000;
+
+/// The `settings` key of the newest message id `message_stores` has taken.
+const STORES_UPTO: &str = "search_stores_upto";
 
 /// Who started a deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -379,18 +387,18 @@ impl History {
             c.push("m.controller_id = ?", [Conditions::text(k)]);
         }
 
-        let select = format!(
-            "SELECT m.id, m.direction, m.topic, substr(m.body, 1, {VIEW_EXCERPT_BYTES}), {}
-             FROM messages m",
+        let columns = format!(
+            "m.id, m.direction, m.topic, substr(m.body, 1, {VIEW_EXCERPT_BYTES}), {}",
             MESSAGE_COLUMNS
                 .split(',')
                 .map(|col| format!("m.{}", col.trim()))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        let select = format!("SELECT {columns} FROM messages m");
         let fetch = (limit + 1) as i64;
 
-        // By store: its index holds (store, controller, id), newest last.
+        // By store: `message_stores` holds (store, id); the message is checked again.
         if let Some(store) = given(&filter.store_id) {
             if let Some(ids) = &chosen {
                 c.push(
@@ -398,13 +406,19 @@ impl History {
                     [json_list(ids)?],
                 );
             }
-            let mut params = vec![Conditions::text(store), Value::Integer(before)];
+            self.catch_up_stores()?;
+            let mut params = vec![
+                Conditions::text(store),
+                Value::Integer(before),
+                Conditions::text(store),
+            ];
             params.extend(c.params.iter().cloned());
             params.push(Value::Integer(fetch));
             let rows = self.message_rows(
                 &format!(
-                    "{select} INDEXED BY messages_by_store
-                     WHERE m.store_id = ? AND m.id < ? AND {} ORDER BY m.id DESC LIMIT ?",
+                    "SELECT {columns} FROM message_stores s JOIN messages m ON m.id = s.id
+                     WHERE s.store_id = ? AND s.id < ? AND m.store_id = ? AND {}
+                     ORDER BY s.id DESC LIMIT ?",
                     c.where_clause()
                 ),
                 &params,
@@ -490,6 +504,50 @@ impl History {
             }
         }
         Ok(out)
+    }
+
+    /// Brings `message_stores` up to the newest message, a chunk a transaction. Ids only
+    /// grow, except when the newest messages were deleted: then it starts over.
+    fn catch_up_stores(&self) -> Result<(), SearchError> {
+        loop {
+            let tx = rusqlite::Transaction::new_unchecked(
+                self.conn(),
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
+            let top: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+                r.get(0)
+            })?;
+            let mut upto: i64 = tx
+                .query_row(
+                    "SELECT CAST(value AS INTEGER) FROM settings WHERE key = ?1",
+                    [STORES_UPTO],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0);
+            if upto > top {
+                tx.execute("DELETE FROM message_stores", [])?;
+                upto = 0;
+            }
+            if upto == top {
+                return Ok(tx.commit()?);
+            }
+            let end = top.min(upto.saturating_add(CATCH_UP_ROWS));
+            // Sorted by the key: the chunk goes in as runs, not one leaf a row.
+            tx.execute(
+                "INSERT OR REPLACE INTO message_stores (store_id, id, controller_id)
+                 SELECT store_id, id, controller_id FROM messages
+                 WHERE id > ?1 AND id <= ?2 AND store_id IS NOT NULL
+                 ORDER BY store_id, id",
+                [upto, end],
+            )?;
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                rusqlite::params![STORES_UPTO, end.to_string()],
+            )?;
+            tx.commit()?;
+        }
     }
 
     fn deployment_ids(&self, c: &Conditions) -> Result<Vec<String>, SearchError> {
