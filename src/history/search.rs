@@ -398,7 +398,8 @@ impl History {
         let select = format!("SELECT {columns} FROM messages m");
         let fetch = (limit + 1) as i64;
 
-        // By store: `message_stores` holds (store, id); the message is checked again.
+        // By store: `message_stores` holds (store, id), walked newest first (CROSS JOIN keeps
+        // it the outer loop); the message is checked again.
         if let Some(store) = given(&filter.store_id) {
             if let Some(ids) = &chosen {
                 c.push(
@@ -416,7 +417,7 @@ impl History {
             params.push(Value::Integer(fetch));
             let rows = self.message_rows(
                 &format!(
-                    "SELECT {columns} FROM message_stores s JOIN messages m ON m.id = s.id
+                    "SELECT {columns} FROM message_stores s CROSS JOIN messages m ON m.id = s.id
                      WHERE s.store_id = ? AND s.id < ? AND m.store_id = ? AND {}
                      ORDER BY s.id DESC LIMIT ?",
                     c.where_clause()
