@@ -299,7 +299,7 @@ fn message_filters(mid: u64) -> Vec<(&'static str, MessageFilter)> {
         (
             "outcome unknown_deployment (rare, scan)",
             MessageFilter {
-                outcome: Some("unknown_deployment".into()),
+                outcomes: vec!["unknown_deployment".into()],
                 ..f()
             },
         ),
@@ -323,7 +323,7 @@ fn message_filters(mid: u64) -> Vec<(&'static str, MessageFilter)> {
             MessageFilter {
                 store_id: Some("store-0420".into()),
                 event_type: Some("update_firmware_ack".into()),
-                outcome: Some("applied".into()),
+                outcomes: vec!["applied".into()],
                 ..f()
             },
         ),

@@ -103,8 +103,9 @@ pub struct MessageFilter {
     /// `update_firmware`, `update_firmware_ack`, `update_firmware_completed`,
     /// `update_firmware_failed`, `cancel_update_firmware`, `cancel_update_firmware_ack`.
     pub event_type: Option<String>,
-    /// What became of it: `applied`, `published`, `duplicate`, a rejection code…
-    pub outcome: Option<String>,
+    /// What became of it, any of these (empty: any): `applied`, `published`, `duplicate`,
+    /// a rejection code…
+    pub outcomes: Vec<String>,
     /// Recorded at or after.
     pub from: Option<Millis>,
     /// Recorded at or before.
@@ -374,8 +375,17 @@ impl History {
         if let Some(e) = given(&filter.event_type) {
             c.push("m.event_type = ?", [Conditions::text(e)]);
         }
-        if let Some(o) = given(&filter.outcome) {
-            c.push("m.outcome = ?", [Conditions::text(o)]);
+        let outcomes: Vec<&str> = filter
+            .outcomes
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+            .collect();
+        if !outcomes.is_empty() {
+            c.push(
+                "m.outcome IN (SELECT value FROM json_each(?))",
+                [json_list(&outcomes)?],
+            );
         }
         if let Some(f) = filter.from {
             c.push("m.at >= ?", [ms(f)]);

@@ -294,7 +294,7 @@ fn messages_by_every_filter_and_path_match_the_log_filtered_in_rust() {
     check(
         MessageFilter {
             event_type: Some("update_firmware_failed".into()),
-            outcome: Some("duplicate".into()),
+            outcomes: vec!["duplicate".into()],
             ..Default::default()
         },
         &|m| m.event_type.as_deref() == Some("update_firmware_failed") && m.outcome == "duplicate",
@@ -323,7 +323,18 @@ fn messages_by_every_filter_and_path_match_the_log_filtered_in_rust() {
         },
         &|m| m.deployment_id.as_deref() == Some("dep-5"),
     );
-    // The store index path.
+    check(
+        MessageFilter {
+            outcomes: vec!["duplicate".into(), " unknown_target ".into(), "".into()],
+            event_type: Some("update_firmware_ack".into()),
+            ..Default::default()
+        },
+        &|m| {
+            ["duplicate", "unknown_target"].contains(&m.outcome.as_str())
+                && m.event_type.as_deref() == Some("update_firmware_ack")
+        },
+    );
+    // The store table path.
     check(
         MessageFilter {
             store_id: Some("store-2".into()),
@@ -335,7 +346,7 @@ fn messages_by_every_filter_and_path_match_the_log_filtered_in_rust() {
         MessageFilter {
             store_id: Some("store-1".into()),
             controller_id: Some("c0".into()),
-            outcome: Some("applied".into()),
+            outcomes: vec!["applied".into()],
             ..Default::default()
         },
         &|m| {
@@ -407,7 +418,7 @@ fn a_scan_stops_at_its_bound_and_says_how_far_it_searched() {
         )
         .unwrap();
     let filter = MessageFilter {
-        outcome: Some("unknown_target".into()),
+        outcomes: vec!["unknown_target".into()],
         ..Default::default()
     };
     let first = history

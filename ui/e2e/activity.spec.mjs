@@ -44,6 +44,14 @@ describe("activity view", () => {
     await showsWhere(page, 3, (r) => r.getAttribute("data-outcome") === "not_json");
     assert.match(await page.getByTestId("activity-row").first().textContent(), /body is not JSON/);
     assert.equal(await page.getByTestId("activity-summary").getAttribute("data-live"), "false");
+    // A whole group: every rejection code; every reply that changed nothing.
+    await page.getByTestId("activity-filter-outcome").selectOption("group:Rejected");
+    await showsWhere(page, 3, (r) => r.getAttribute("data-outcome") === "not_json");
+    await page.getByTestId("activity-filter-outcome").selectOption("group:Changed nothing");
+    await page.waitForFunction(() => {
+      const rs = [...document.querySelectorAll('[data-testid="activity-row"]')];
+      return rs.length > 0 && rs.every((r) => r.getAttribute("data-outcome") === "duplicate");
+    });
     assert.deepEqual(await unnamedControls(page), []);
     await screenshot(page, "activity");
   });

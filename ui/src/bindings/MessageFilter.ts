@@ -28,9 +28,10 @@ state: DeploymentState | null, origin: Origin | null,
  */
 event_type: string | null, 
 /**
- * What became of it: `applied`, `published`, `duplicate`, a rejection code…
+ * What became of it, any of these (empty: any): `applied`, `published`, `duplicate`,
+ * a rejection code…
  */
-outcome: string | null, 
+outcomes: Array<string>, 
 /**
  * Recorded at or after.
  */

@@ -79,7 +79,7 @@ describe("typed wrappers", () => {
     await deploymentExportCsv("dep-1", "h-save");
     const filter = { text: null, store_id: "s1", controller_id: null, firmware_version: null, state: null, origin: null, from: null, to: null };
     await historySearch(filter, { offset: 50, limit: 50 });
-    await activitySearch({ ...filter, event_type: null, outcome: "applied" }, { before: 1234, limit: 200 });
+    await activitySearch({ ...filter, event_type: null, outcomes: ["applied"] }, { before: 1234, limit: 200 });
     expect(seen).toEqual([
       ["deployment_retry", { deploymentId: "dep-1" }],
       ["fleet_add", { storeId: "s1", controllerId: "c1", storeName: null, controllerName: "till" }],
@@ -89,7 +89,7 @@ describe("typed wrappers", () => {
       ["fleet_import_csv", { file: "h-open" }],
       ["deployment_export_csv", { deploymentId: "dep-1", file: "h-save" }],
       ["history_search", { filter, page: { offset: 50, limit: 50 } }],
-      ["activity_search", { filter: { ...filter, event_type: null, outcome: "applied" }, page: { before: 1234, limit: 200 } }],
+      ["activity_search", { filter: { ...filter, event_type: null, outcomes: ["applied"] }, page: { before: 1234, limit: 200 } }],
     ]);
   });
 

@@ -26,7 +26,12 @@ describe("search filters", () => {
       to: null,
     });
     expect(messageFilter(f).event_type).toBe("update_firmware_ack");
-    expect(messageFilter(f).outcome).toBeNull();
+    expect(messageFilter(f).outcomes).toEqual([]);
+    expect(messageFilter({ ...f, outcome: "not_json" }).outcomes).toEqual(["not_json"]);
+    const rejected = messageFilter({ ...f, outcome: "group:Rejected" }).outcomes;
+    expect(rejected).toContain("unknown_deployment");
+    expect(rejected).toContain("not_json");
+    expect(rejected).not.toContain("applied");
     expect(isUnfiltered(messageFilter(emptyFields()))).toBe(true);
     expect(isUnfiltered(messageFilter(f))).toBe(false);
   });

@@ -17,6 +17,7 @@ export type FilterFields = {
   to: string;
   /** Activity only. */
   event: string;
+  /** An outcome code, or `group:<name>` for every code of an OUTCOMES group. */
   outcome: string;
 };
 
@@ -100,6 +101,12 @@ export function deploymentFilter(f: FilterFields): DeploymentFilter {
   };
 }
 
+/** The outcome codes an outcome field stands for (none: any). */
+export function outcomeCodes(field: string): string[] {
+  if (field.startsWith("group:")) return [...(OUTCOMES.find((g) => `group:${g.group}` === field)?.codes ?? [])];
+  return field.trim() ? [field.trim()] : [];
+}
+
 export function messageFilter(f: FilterFields): MessageFilter {
   const { text, store_id, controller_id, firmware_version, state, origin, from, to } = deploymentFilter(f);
   return {
@@ -110,7 +117,7 @@ export function messageFilter(f: FilterFields): MessageFilter {
     state,
     origin,
     event_type: blank(f.event),
-    outcome: blank(f.outcome),
+    outcomes: outcomeCodes(f.outcome),
     from,
     to,
   };
@@ -118,5 +125,5 @@ export function messageFilter(f: FilterFields): MessageFilter {
 
 /** No field narrows the search: the Activity view then follows the live log. */
 export function isUnfiltered(filter: MessageFilter | DeploymentFilter): boolean {
-  return Object.values(filter).every((v) => v === null);
+  return Object.values(filter).every((v) => v === null || (Array.isArray(v) && v.length === 0));
 }

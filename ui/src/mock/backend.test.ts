@@ -76,7 +76,7 @@ describe("search in the mock backend", () => {
   it("refuses a range that ends before it starts and a page size out of bounds", () => {
     const b = new MockBackend(demoWorld(Date.now()));
     const page = { before: null, limit: 10 };
-    expect(refusal(() => b.handle("activity_search", { filter: { ...filter, event_type: null, outcome: null, from: 10, to: 5 }, page }))).toEqual({
+    expect(refusal(() => b.handle("activity_search", { filter: { ...filter, event_type: null, outcomes: [], from: 10, to: 5 }, page }))).toEqual({
       code: "invalid_input",
       message: "the time range ends before it starts",
     });

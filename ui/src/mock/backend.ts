@@ -445,7 +445,7 @@ export class MockBackend {
     const controller = given(filter.controller_id);
     const version = given(filter.firmware_version);
     const event = given(filter.event_type);
-    const outcome = given(filter.outcome);
+    const outcomes = new Set((filter.outcomes ?? []).map((o) => o.trim()).filter(Boolean));
     const byDeployment = Boolean(version || filter.state || filter.origin);
     const deployments = new Map(this.historyRows().map((r) => [r.deployment_id, r]));
     const matches = (m: MessageRow) => {
@@ -459,7 +459,7 @@ export class MockBackend {
       if (store && m.store_id !== store) return false;
       if (controller && m.controller_id !== controller) return false;
       if (event && m.event_type !== event) return false;
-      if (outcome && m.outcome !== outcome) return false;
+      if (outcomes.size && !outcomes.has(m.outcome)) return false;
       if (filter.from !== null && m.at < filter.from) return false;
       if (filter.to !== null && m.at > filter.to) return false;
       if (text) {
