@@ -40,6 +40,8 @@ const COMMANDS: &[&str] = &[
     "deployment_export",
     "history_list",
     "activity_recent",
+    "history_search",
+    "activity_search",
     "activity_watch",
     "history_prune_plan",
     "history_prune",

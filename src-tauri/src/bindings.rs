@@ -15,7 +15,10 @@ mod tests {
     };
     use storefleet::engine::{InWindows, Schedule, StoreWindow, Unwindowed};
     use storefleet::fleet::{Controller, ControllerSource, ImportReport, StoreSettings};
-    use storefleet::history::{Artifact, DeploymentRow, MessageRow, PrunePlan, PruneReport};
+    use storefleet::history::{
+        Artifact, DeploymentFilter, DeploymentPage, DeploymentPageRequest, DeploymentRow,
+        MessageFilter, MessagePage, MessagePageRequest, MessageRow, Origin, PrunePlan, PruneReport,
+    };
     use storefleet::maintenance::StoreStart;
     use storefleet::report::ExportFormat;
     use storefleet::service::store_plan::StorePlan;
@@ -65,6 +68,13 @@ mod tests {
             TargetRow,
             DeploymentRow,
             MessageRow,
+            Origin,
+            DeploymentFilter,
+            DeploymentPageRequest,
+            DeploymentPage,
+            MessageFilter,
+            MessagePageRequest,
+            MessagePage,
             Artifact,
             Millis,
             Advance,

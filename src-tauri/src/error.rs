@@ -76,6 +76,17 @@ impl From<HistoryError> for BoundaryError {
     }
 }
 
+impl From<storefleet::history::SearchError> for BoundaryError {
+    fn from(e: storefleet::history::SearchError) -> Self {
+        let code = if e.is_refusal() {
+            ErrorCode::InvalidInput
+        } else {
+            ErrorCode::Internal
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
 impl From<LibraryError> for BoundaryError {
     fn from(e: LibraryError) -> Self {
         let code = match &e {
@@ -156,5 +167,19 @@ mod tests {
         .into();
         assert_eq!(e.code, ErrorCode::InvalidInput);
         assert!(e.message.contains("rehash"), "{}", e.message);
+    }
+
+    /// A bad search is the caller's to fix (the mock refuses it with the same code); a failed
+    /// query is not.
+    #[test]
+    fn refused_searches_are_invalid_input() {
+        use storefleet::history::{HistoryError, SearchError};
+        let e: BoundaryError = SearchError::BadRange.into();
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+        assert_eq!(e.message, "the time range ends before it starts");
+        let e: BoundaryError = SearchError::BadPageSize(0).into();
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+        let e: BoundaryError = SearchError::History(HistoryError::Corrupt("x".into())).into();
+        assert_eq!(e.code, ErrorCode::Internal);
     }
 }

@@ -112,6 +112,8 @@ pub fn run() {
             commands::deployments::deployment_export,
             commands::activity::history_list,
             commands::activity::activity_recent,
+            commands::activity::history_search,
+            commands::activity::activity_search,
             commands::activity::activity_watch,
             commands::upkeep::history_prune_plan,
             commands::upkeep::history_prune,

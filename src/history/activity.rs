@@ -7,10 +7,11 @@ use crate::engine::Millis;
 
 /// The live views get at most this much of a body (the export has them whole): a window
 /// never holds a large message.
-const VIEW_EXCERPT_BYTES: usize = 4_096;
+pub(super) const VIEW_EXCERPT_BYTES: usize = 4_096;
 
 /// The columns after the body's excerpt.
-const MESSAGE_COLUMNS: &str = "at, event_type, deployment_id, store_id, controller_id, outcome,
+pub(super) const MESSAGE_COLUMNS: &str =
+    "at, event_type, deployment_id, store_id, controller_id, outcome,
     reason";
 
 impl History {
@@ -74,7 +75,7 @@ impl History {
     }
 }
 
-fn message_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
+pub(super) fn message_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
     Ok(MessageRow {
         id: r.get(0)?,
         direction: r.get(1)?,

@@ -90,7 +90,7 @@ fn decode_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, HistoryE
     serde_json::from_str(text).map_err(|e| HistoryError::Corrupt(e.to_string()))
 }
 
-const DEPLOYMENT_COLUMNS: &str = "id, firmware_version, file_url, file_size, checksum,
+pub(super) const DEPLOYMENT_COLUMNS: &str = "id, firmware_version, file_url, file_size, checksum,
     ack_timeout_ms, completion_timeout_ms, created_at, target_count, origin, finished_at,
     policy, control, broker, topic_prefix";
 
@@ -124,7 +124,7 @@ fn state_of(finished: bool, control: &RolloutControl) -> DeploymentState {
     }
 }
 
-fn deployment_row(r: &Row<'_>) -> rusqlite::Result<DeploymentRow> {
+pub(super) fn deployment_row(r: &Row<'_>) -> rusqlite::Result<DeploymentRow> {
     let finished_at = r.get::<_, Option<i64>>(10)?.map(millis);
     let control: RolloutControl = json_column(r, 12)?;
     Ok(DeploymentRow {
@@ -189,7 +189,7 @@ impl History {
         Ok(rows)
     }
 
-    fn counts(&self, deployment_id: &str) -> Result<StatusCounts, HistoryError> {
+    pub(super) fn counts(&self, deployment_id: &str) -> Result<StatusCounts, HistoryError> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT status, COUNT(*) FROM targets WHERE deployment_id = ?1 GROUP BY status",
         )?;

@@ -90,6 +90,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "who made each deployment and on which machine",
         sql: super::run_by_schema::SQL,
     },
+    Migration {
+        version: 9,
+        name: "messages searchable by store and controller",
+        sql: super::search_schema::SQL,
+    },
 ];
 
 /// Why a migration run did not complete. Nothing was changed in any of these cases.

@@ -31,6 +31,10 @@ mod rollout_schema;
 mod rollout_tests;
 mod run_by;
 mod run_by_schema;
+mod search;
+mod search_schema;
+#[cfg(test)]
+mod search_tests;
 mod settings;
 mod store_windows;
 mod target_rows;
@@ -56,6 +60,10 @@ pub use ownership::{
 };
 pub use prune::{PrunePlan, PruneReport, parse_cutoff};
 pub use run_by::RunBy;
+pub use search::{
+    DeploymentFilter, DeploymentPage, DeploymentPageRequest, MAX_PAGE, MessageFilter, MessagePage,
+    MessagePageRequest, Origin, SCAN_ROWS, SearchError,
+};
 
 /// How long a writer waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -9,7 +9,7 @@
 //!
 //! Unfinished deployments are never removed, however old: their commands may still be in the
 //! outbox and their replies still to come. The inventory, the firmware library and the
-//! settings stay. An archive is a copy of the history holding exactly what goes (plus the
+//! settings stay; the store search's table follows the messages. An archive is a copy of the history holding exactly what goes (plus the
 //! inventory and library), so `storefleet --db ARCHIVE deployments` reads it like any other.
 
 use std::path::Path;
@@ -190,6 +190,24 @@ fn delete_on(conn: &Connection, before: Millis) -> Result<(), rusqlite::Error> {
         &format!("DELETE FROM deployments WHERE {GOING}"),
         params![cut],
     )?;
+    forget_search_rows(conn)
+}
+
+/// The store search's own table (migration 9) follows the messages it indexes: rows of
+/// deleted messages go, and its high-water mark comes down to the newest message left, so a
+/// message that reuses a deleted id is taken in by the next search.
+fn forget_search_rows(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.execute(
+        "DELETE FROM message_stores
+         WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = message_stores.id)",
+        [],
+    )?;
+    conn.execute(
+        "UPDATE settings SET value = (SELECT COALESCE(MAX(id), 0) FROM messages)
+         WHERE key = 'search_stores_upto'
+           AND CAST(value AS INTEGER) > (SELECT COALESCE(MAX(id), 0) FROM messages)",
+        [],
+    )?;
     Ok(())
 }
 
@@ -216,7 +234,7 @@ fn keep_only_going(conn: &Connection, before: Millis) -> Result<(), rusqlite::Er
         &format!("DELETE FROM deployments WHERE NOT ({GOING})"),
         params![cut],
     )?;
-    Ok(())
+    forget_search_rows(conn)
 }
 
 fn file_size(path: &Path) -> u64 {

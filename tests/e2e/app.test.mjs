@@ -175,6 +175,18 @@ test("demo mode: deploy, see completions and a failure, cancel another, find bot
     const ids = await session.exec(`return [...document.querySelectorAll('[data-testid="history-row"]')].map(e => e.dataset.deploymentId)`);
     return ids.length === 1 && ids[0] === first;
   });
+  // The core's search: by state, the cancelled one alone.
+  const choose = (testid, value) =>
+    session.exec(
+      `const el = document.querySelector('[data-testid="${testid}"]');
+       el.value = ${JSON.stringify(value)}; el.dispatchEvent(new Event("change", { bubbles: true }));`,
+    );
+  await session.exec(`document.querySelector('[data-testid="history-clear"]').click()`);
+  await choose("history-filter-state", "cancelled");
+  await session.until("the cancelled one", async () => {
+    const ids = await session.exec(`return [...document.querySelectorAll('[data-testid="history-row"]')].map(e => e.dataset.deploymentId)`);
+    return ids.length === 1 && ids[0] === second;
+  });
 
   // Activity: the raw messages in and out.
   await open("activity");
@@ -184,6 +196,15 @@ test("demo mode: deploy, see completions and a failure, cancel another, find bot
   );
   assert.ok(directions.includes("in"), `inbound messages shown: ${directions}`);
   await shot("activity");
+  // Searched in the history: the commands to the first store.
+  await choose("activity-filter-event", "update_firmware");
+  await session.type(sel("activity-filter-store"), stores[0]);
+  await session.until("only the first store's commands", async () => {
+    const rows = await session.exec(
+      `return [...document.querySelectorAll('[data-testid="activity-row"]')].map(e => [e.dataset.event, e.dataset.store, e.dataset.direction].join(" "))`,
+    );
+    return rows.length > 0 && rows.every((r) => r === `update_firmware ${stores[0]} out`);
+  });
 
   // Fleet again: the inventory learned from the traffic (last seen, firmware, last result).
   await open("fleet");

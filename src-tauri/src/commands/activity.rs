@@ -1,6 +1,9 @@
 //! History and activity.
 
-use storefleet::history::{DeploymentRow, History, MessageRow};
+use storefleet::history::{
+    DeploymentFilter, DeploymentPage, DeploymentPageRequest, DeploymentRow, History, MessageFilter,
+    MessagePage, MessagePageRequest, MessageRow,
+};
 use tauri::State;
 use tauri::ipc::Channel;
 
@@ -37,6 +40,28 @@ pub async fn history_list(
         })
     })
     .await
+}
+
+/// A page of the deployments matching `filter`, newest first, with how many match.
+#[tauri::command]
+pub async fn history_search(
+    connection: State<'_, Connection>,
+    filter: DeploymentFilter,
+    page: DeploymentPageRequest,
+) -> Result<DeploymentPage, BoundaryError> {
+    let db = connection.history_path().to_owned();
+    blocking(move || Ok(History::open(&db)?.search_deployments(&filter, page)?)).await
+}
+
+/// A page of the messages matching `filter`, newest first, older than `page.before`.
+#[tauri::command]
+pub async fn activity_search(
+    connection: State<'_, Connection>,
+    filter: MessageFilter,
+    page: MessagePageRequest,
+) -> Result<MessagePage, BoundaryError> {
+    let db = connection.history_path().to_owned();
+    blocking(move || Ok(History::open(&db)?.search_messages(&filter, page)?)).await
 }
 
 /// The newest messages in and out, newest first (rejected ones with their reason).

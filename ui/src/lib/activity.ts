@@ -1,15 +1,6 @@
-// The live message log: newest first, bounded, filterable by direction, outcome and text.
+// The live message log: newest first, bounded, each row's outcome classified. Filtering is
+// the core's (activity_search), over every row of the history.
 import type { MessageRow } from "../bindings/MessageRow";
-
-export type ActivityFilter = "all" | "in" | "out" | "rejected" | "observed";
-
-export const ACTIVITY_FILTERS: readonly { value: ActivityFilter; label: string }[] = [
-  { value: "all", label: "All messages" },
-  { value: "in", label: "Incoming" },
-  { value: "out", label: "Outgoing" },
-  { value: "rejected", label: "Rejected only" },
-  { value: "observed", label: "Other operators" },
-];
 
 /**
  * Prepends a batch (oldest first in the batch) to a newest-first log, keeping `max`. A row
@@ -39,19 +30,4 @@ export function outcomeKind(m: MessageRow): OutcomeKind {
 
 export function isRejected(m: MessageRow): boolean {
   return outcomeKind(m) === "rejected";
-}
-
-export function matchesActivity(m: MessageRow, filter: ActivityFilter, query: string): boolean {
-  if (filter === "in" && m.direction !== "in") return false;
-  if (filter === "out" && m.direction !== "out") return false;
-  if (filter === "rejected" && !isRejected(m)) return false;
-  if (filter === "observed" && m.outcome !== "observed") return false;
-  const q = query.trim().toLowerCase();
-  if (!q) return true;
-  return (
-    m.topic.toLowerCase().includes(q) ||
-    m.body.toLowerCase().includes(q) ||
-    (m.reason ?? "").toLowerCase().includes(q) ||
-    (m.deployment_id ?? "").toLowerCase().includes(q)
-  );
 }

@@ -70,13 +70,16 @@ describe("typed wrappers", () => {
       seen.push([cmd, args]);
       return null;
     });
-    const { deploymentAction, deploymentExport, fleetAdd, fleetImportCsv, historyList, saveFile } = await import("./ipc");
+    const { activitySearch, deploymentAction, deploymentExport, fleetAdd, fleetImportCsv, historyList, historySearch, saveFile } = await import("./ipc");
     await deploymentAction("retry", "dep-1");
     await fleetAdd("s1", "c1", null, "till");
     await historyList(null);
     await saveFile("Export", "dep-1.csv");
     await fleetImportCsv("h-open");
     await deploymentExport("dep-1", "html", "h-save");
+    const filter = { text: null, store_id: "s1", controller_id: null, firmware_version: null, state: null, origin: null, from: null, to: null };
+    await historySearch(filter, { offset: 50, limit: 50 });
+    await activitySearch({ ...filter, event_type: null, outcomes: ["applied"] }, { before: 1234, limit: 200 });
     expect(seen).toEqual([
       ["deployment_retry", { deploymentId: "dep-1" }],
       ["fleet_add", { storeId: "s1", controllerId: "c1", storeName: null, controllerName: "till" }],
@@ -85,6 +88,8 @@ describe("typed wrappers", () => {
       // File commands take the dialog's handle, never a path.
       ["fleet_import_csv", { file: "h-open" }],
       ["deployment_export", { deploymentId: "dep-1", format: "html", file: "h-save" }],
+      ["history_search", { filter, page: { offset: 50, limit: 50 } }],
+      ["activity_search", { filter: { ...filter, event_type: null, outcomes: ["applied"] }, page: { before: 1234, limit: 200 } }],
     ]);
   });
 

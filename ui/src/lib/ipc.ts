@@ -15,6 +15,9 @@ import type { ControllerSource } from "../bindings/ControllerSource";
 import type { DemoInfo } from "../bindings/DemoInfo";
 import type { DeploymentDetail } from "../bindings/DeploymentDetail";
 import type { DeploymentFeed } from "../bindings/DeploymentFeed";
+import type { DeploymentFilter } from "../bindings/DeploymentFilter";
+import type { DeploymentPage } from "../bindings/DeploymentPage";
+import type { DeploymentPageRequest } from "../bindings/DeploymentPageRequest";
 import type { DeploymentReview } from "../bindings/DeploymentReview";
 import type { DeploymentState } from "../bindings/DeploymentState";
 import type { DeploymentSummary } from "../bindings/DeploymentSummary";
@@ -25,9 +28,13 @@ import type { FirmwareFeed } from "../bindings/FirmwareFeed";
 import type { HashProgress } from "../bindings/HashProgress";
 import type { HistoryEntry } from "../bindings/HistoryEntry";
 import type { ImportReport } from "../bindings/ImportReport";
+import type { MessageFilter } from "../bindings/MessageFilter";
+import type { MessagePage } from "../bindings/MessagePage";
+import type { MessagePageRequest } from "../bindings/MessagePageRequest";
 import type { MessageRow } from "../bindings/MessageRow";
 import type { NewDeployment } from "../bindings/NewDeployment";
 import type { Notice } from "../bindings/Notice";
+import type { Origin } from "../bindings/Origin";
 import type { PickedFile } from "../bindings/PickedFile";
 import type { PreflightReport } from "../bindings/PreflightReport";
 import type { ProfileInput } from "../bindings/ProfileInput";
@@ -62,6 +69,9 @@ export type {
   DemoInfo,
   DeploymentDetail,
   DeploymentFeed,
+  DeploymentFilter,
+  DeploymentPage,
+  DeploymentPageRequest,
   DeploymentReview,
   DeploymentState,
   DeploymentSummary,
@@ -72,9 +82,13 @@ export type {
   HashProgress,
   HistoryEntry,
   ImportReport,
+  MessageFilter,
+  MessagePage,
+  MessagePageRequest,
   MessageRow,
   NewDeployment,
   Notice,
+  Origin,
   PickedFile,
   PreflightReport,
   ProfileInput,
@@ -272,6 +286,12 @@ export const deploymentExport = (deploymentId: string, format: ExportFormat, fil
 
 export const historyList = (query: string | null) => call<HistoryEntry[]>("history_list", { query });
 export const activityRecent = (limit: number) => call<MessageRow[]>("activity_recent", { limit });
+/** A page of the deployments matching `filter`, newest first, with the total. */
+export const historySearch = (filter: DeploymentFilter, page: DeploymentPageRequest) =>
+  call<DeploymentPage>("history_search", { filter, page });
+/** A page of the messages matching `filter`, newest first; `page.before` continues a search. */
+export const activitySearch = (filter: MessageFilter, page: MessagePageRequest) =>
+  call<MessagePage>("activity_search", { filter, page });
 export const activityWatch = (onEvent: (feed: ActivityFeed) => void) =>
   subscribe<ActivityFeed>("activity_watch", {}, onEvent);
 

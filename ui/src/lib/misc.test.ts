@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { MessageRow } from "../bindings/MessageRow";
-import { isRejected, matchesActivity, outcomeKind, prependBatch } from "./activity";
+import { isRejected, outcomeKind, prependBatch } from "./activity";
 import { frameScheduler } from "./frame";
 import { parseRoute, routeHash, type Route } from "./route";
 import { keyTarget, scrollToReveal, visibleRange } from "./virtual";
@@ -119,12 +119,5 @@ describe("activity log", () => {
     expect(outcomeKind(msg(1, { outcome: "observed" }))).toBe("observed");
     expect(isRejected(msg(1, { outcome: "unknown_correlation_id", reason: "ack whose correlation id matches no command" }))).toBe(true);
     expect(isRejected(msg(1, { direction: "out", outcome: "outbox" }))).toBe(false);
-  });
-  it("filters by kind and text", () => {
-    const rejected = msg(1, { outcome: "invalid_json", reason: "body is not JSON" });
-    expect(matchesActivity(rejected, "rejected", "")).toBe(true);
-    expect(matchesActivity(msg(2), "rejected", "")).toBe(false);
-    expect(matchesActivity(rejected, "all", "not json")).toBe(true);
-    expect(matchesActivity(msg(3, { direction: "out" }), "in", "")).toBe(false);
   });
 });

@@ -66,3 +66,30 @@ describe("store windows in the mock backend", () => {
     expect(b.handle("fleet_stores", {})).toEqual([s]);
   });
 });
+
+// Search: the core's refusals (history::search::SearchError), code and message.
+describe("search in the mock backend", () => {
+  const refusal = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      return e as { code: string; message: string };
+    }
+    return null;
+  };
+  const filter = { text: null, store_id: null, controller_id: null, firmware_version: null, state: null, origin: null, from: null, to: null };
+
+  it("refuses a range that ends before it starts and a page size out of bounds", () => {
+    const b = new MockBackend(demoWorld(Date.now()));
+    const page = { before: null, limit: 10 };
+    expect(refusal(() => b.handle("activity_search", { filter: { ...filter, event_type: null, outcomes: [], from: 10, to: 5 }, page }))).toEqual({
+      code: "invalid_input",
+      message: "the time range ends before it starts",
+    });
+    expect(refusal(() => b.handle("history_search", { filter, page: { offset: 0, limit: 501 } }))).toEqual({
+      code: "invalid_input",
+      message: "a page holds 1 to 500 rows, not 501",
+    });
+    expect(refusal(() => b.handle("history_search", { filter, page: { offset: 0, limit: 10 } }))).toBeNull();
+  });
+});

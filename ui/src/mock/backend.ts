@@ -6,6 +6,13 @@ import type { BoundaryError } from "../bindings/BoundaryError";
 import type { ConnectionStatus } from "../bindings/ConnectionStatus";
 import type { Controller } from "../bindings/Controller";
 import type { DeploymentFeed } from "../bindings/DeploymentFeed";
+import type { DeploymentFilter } from "../bindings/DeploymentFilter";
+import type { DeploymentPage } from "../bindings/DeploymentPage";
+import type { DeploymentPageRequest } from "../bindings/DeploymentPageRequest";
+import type { HistoryEntry } from "../bindings/HistoryEntry";
+import type { MessageFilter } from "../bindings/MessageFilter";
+import type { MessagePage } from "../bindings/MessagePage";
+import type { MessagePageRequest } from "../bindings/MessagePageRequest";
 import type { DeploymentSummary } from "../bindings/DeploymentSummary";
 import type { ErrorCode } from "../bindings/ErrorCode";
 import type { MessageRow } from "../bindings/MessageRow";
@@ -35,9 +42,24 @@ export type MockOptions = {
   /** What the native file dialog "picks" (a path; the window sees only its handle). */
   pickFile?: string | null;
   connection?: Partial<ConnectionStatus>;
+  /** The message search's scan bound (the core's SCAN_ROWS), smaller to test it. */
+  scanRows?: number;
 };
 
 const fail = (code: ErrorCode, message: string): BoundaryError => ({ code, message });
+
+/** history::search's page bound and scan bound. */
+const MAX_PAGE = 500;
+const SCAN_ROWS = 200_000;
+
+/** A trimmed, non-blank string, as the core reads a filter field. */
+const given = (s: string | null | undefined) => (s && s.trim() ? s.trim() : null);
+
+/** The core's refusals of a search, with its messages. */
+function checkSearch(limit: number, from: number | null, to: number | null) {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw fail("invalid_input", `a page holds 1 to ${MAX_PAGE} rows, not ${limit}`);
+  if (from !== null && to !== null && from > to) throw fail("invalid_input", "the time range ends before it starts");
+}
 
 /** A deployment's live state with counts and wave tallies kept incrementally. */
 class LiveDeployment {
@@ -372,31 +394,12 @@ export class MockBackend {
       }
       case "history_list": {
         const q = ((args.query as string | null) ?? "").toLowerCase();
-        return [...this.deployments.values()]
-          .map((d) => ({
-            deployment_id: d.summary.deployment_id,
-            firmware_version: d.summary.firmware_version,
-            file_url: d.summary.file_url,
-            file_size: d.summary.file_size,
-            checksum: d.summary.checksum,
-            ack_timeout_ms: d.summary.ack_timeout_ms,
-            completion_timeout_ms: d.summary.completion_timeout_ms,
-            created_at: d.summary.created_at,
-            target_count: d.summary.total,
-            origin: d.origin,
-            finished_at: d.summary.finished ? d.summary.created_at + 600_000 : null,
-            counts: { ...d.summary.counts },
-            state: d.summary.state,
-            paused_reason: d.summary.paused_reason,
-            policy: d.summary.policy,
-            // As the core: a deployment of this history's belongs to the broker it was made
-            // for (here the demo's); one from before brokers were recorded has none.
-            broker: d.summary.deployment_id === "dep-20261113-1544" ? null : "demo",
-            topic_prefix: "",
-          }))
-          .filter((r) => !q || [r.deployment_id, r.firmware_version, r.file_url].some((f) => f.toLowerCase().includes(q)))
-          .sort((a, b) => b.created_at - a.created_at);
+        return this.historyRows().filter((r) => !q || [r.deployment_id, r.firmware_version, r.file_url].some((f) => f.toLowerCase().includes(q)));
       }
+      case "history_search":
+        return this.historySearch(args.filter as DeploymentFilter, args.page as DeploymentPageRequest);
+      case "activity_search":
+        return this.activitySearch(args.filter as MessageFilter, args.page as MessagePageRequest);
       case "activity_recent":
         return w.messages.slice(0, Number(args.limit ?? 500));
       case "activity_watch":
@@ -422,6 +425,112 @@ export class MockBackend {
       default:
         throw fail("internal", `the mock does not know the command ${cmd}`);
     }
+  }
+
+  /** Every deployment as `history_list` returns it, newest first. */
+  private historyRows(): HistoryEntry[] {
+    return [...this.deployments.values()]
+      .map((d) => ({
+        deployment_id: d.summary.deployment_id,
+        firmware_version: d.summary.firmware_version,
+        file_url: d.summary.file_url,
+        file_size: d.summary.file_size,
+        checksum: d.summary.checksum,
+        ack_timeout_ms: d.summary.ack_timeout_ms,
+        completion_timeout_ms: d.summary.completion_timeout_ms,
+        created_at: d.summary.created_at,
+        target_count: d.summary.total,
+        origin: d.origin,
+        finished_at: d.summary.finished ? d.summary.created_at + 600_000 : null,
+        counts: { ...d.summary.counts },
+        state: d.summary.state,
+        paused_reason: d.summary.paused_reason,
+        policy: d.summary.policy,
+        // As the core: a deployment of this history's belongs to the broker it was made
+        // for (here the demo's); one from before brokers were recorded has none.
+        broker: d.summary.deployment_id === "dep-20261113-1544" ? null : "demo",
+        topic_prefix: "",
+      }))
+      .sort((a, b) => b.created_at - a.created_at || a.deployment_id.localeCompare(b.deployment_id));
+  }
+
+  /** As `History::search_deployments`: the same filters, refusals and offset pages. */
+  private historySearch(filter: DeploymentFilter, page: DeploymentPageRequest): DeploymentPage {
+    checkSearch(page.limit, filter.from, filter.to);
+    const text = given(filter.text)?.toLowerCase();
+    const store = given(filter.store_id);
+    const controller = given(filter.controller_id);
+    const version = given(filter.firmware_version);
+    const rows = this.historyRows().filter((r) => {
+      if (text && ![r.deployment_id, r.firmware_version, r.file_url].some((f) => f.toLowerCase().includes(text))) return false;
+      if (version && r.firmware_version !== version) return false;
+      if (filter.state && r.state !== filter.state) return false;
+      if (filter.origin && r.origin !== filter.origin) return false;
+      if (filter.from !== null && r.created_at < filter.from) return false;
+      if (filter.to !== null && r.created_at > filter.to) return false;
+      if (store || controller) {
+        const targets = this.deployments.get(r.deployment_id)?.targets ?? [];
+        if (!targets.some((t) => (!store || t.store_id === store) && (!controller || t.controller_id === controller))) return false;
+      }
+      return true;
+    });
+    return { rows: rows.slice(page.offset, page.offset + page.limit), total: rows.length };
+  }
+
+  /**
+   * As `History::search_messages`: the same filters and keyset pages, and the same scan
+   * bound for a search by neither store nor deployment (`scanRows`, SCAN_ROWS in the core).
+   */
+  private activitySearch(filter: MessageFilter, page: MessagePageRequest): MessagePage {
+    checkSearch(page.limit, filter.from, filter.to);
+    const text = given(filter.text)?.toLowerCase();
+    const store = given(filter.store_id);
+    const controller = given(filter.controller_id);
+    const version = given(filter.firmware_version);
+    const event = given(filter.event_type);
+    const outcomes = new Set((filter.outcomes ?? []).map((o) => o.trim()).filter(Boolean));
+    const byDeployment = Boolean(version || filter.state || filter.origin);
+    const deployments = new Map(this.historyRows().map((r) => [r.deployment_id, r]));
+    const matches = (m: MessageRow) => {
+      const d = m.deployment_id ? deployments.get(m.deployment_id) : undefined;
+      if (byDeployment) {
+        if (!d) return false;
+        if (version && d.firmware_version !== version) return false;
+        if (filter.state && d.state !== filter.state) return false;
+        if (filter.origin && d.origin !== filter.origin) return false;
+      }
+      if (store && m.store_id !== store) return false;
+      if (controller && m.controller_id !== controller) return false;
+      if (event && m.event_type !== event) return false;
+      if (outcomes.size && !outcomes.has(m.outcome)) return false;
+      if (filter.from !== null && m.at < filter.from) return false;
+      if (filter.to !== null && m.at > filter.to) return false;
+      if (text) {
+        const inDeployment = d && [d.deployment_id, d.firmware_version, d.file_url].some((f) => f.toLowerCase().includes(text));
+        if (!inDeployment && !m.topic.toLowerCase().includes(text) && !(m.reason ?? "").toLowerCase().includes(text)) return false;
+      }
+      return true;
+    };
+    // Newest first by id, as the core pages.
+    const log = this.world.messages;
+    if (log.length === 0) return { rows: [], next_before: null, searched_to: null };
+    const top = Math.max(...log.map((m) => m.id));
+    const before = page.before ?? Number.MAX_SAFE_INTEGER;
+    const bounded = !store && !byDeployment;
+    const start = Math.min(before, top + 1);
+    const floor = bounded ? start - (this.options.scanRows ?? SCAN_ROWS) : -Infinity;
+    const found = log
+      .filter((m) => m.id < start && m.id >= floor && matches(m))
+      .sort((a, b) => b.id - a.id)
+      .slice(0, page.limit + 1);
+    const more = found.length > page.limit;
+    const rows = found.slice(0, page.limit);
+    if (more) return { rows, next_before: rows[rows.length - 1].id, searched_to: null };
+    if (bounded && log.some((m) => m.id < floor)) {
+      const examined = log.filter((m) => m.id >= floor).sort((a, b) => a.id - b.id)[0];
+      return { rows, next_before: floor, searched_to: examined?.at ?? null };
+    }
+    return { rows, next_before: null, searched_to: null };
   }
 
   private async hash(path: string, version: string, progress: Sink<unknown>, id?: number): Promise<ArtifactView> {

@@ -301,7 +301,7 @@ export function demoMessages(now: number): MessageRow[] {
       deployment_id: rejected ? null : observed ? "ext-7f3e2a" : "dep-20261127-0712",
       store_id: store,
       controller_id: ctl,
-      outcome: out_ ? "published" : rejected ? "invalid_json" : observed ? "observed" : i % 9 === 0 ? "duplicate" : "applied",
+      outcome: out_ ? "published" : rejected ? "not_json" : observed ? "observed" : i % 9 === 0 ? "duplicate" : "applied",
       reason: rejected ? "body is not JSON: expected value at line 1 column 1" : i % 9 === 0 && !out_ ? "duplicate of a reply already applied" : null,
     });
   }
@@ -315,4 +315,36 @@ export function largeWorld(now: number): World {
 
 export function emptyWorld(): World {
   return { profiles: [], controllers: [], artifacts: [], deployments: new Map(), messages: [] };
+}
+
+/**
+ * `n` messages (ids 1..n, one a second up to now) for the searches that must page: every
+ * store and deployment of the demo world, every event type, 1 in 25 rejected.
+ */
+export function manyMessages(n: number, now: number): MessageRow[] {
+  const deployments = ["dep-20261127-0712", "dep-20261120-0930", "ext-7f3e2a", "dep-20261113-1544"];
+  const events = ["update_firmware", "update_firmware_ack", "update_firmware_completed", "update_firmware_failed"];
+  const out: MessageRow[] = [];
+  for (let id = n; id >= 1; id--) {
+    const store = `store-${String(1 + (id % 12)).padStart(3, "0")}`;
+    const ctl = `${ROLES[id % 8]}-${String((id % 8) + 1).padStart(2, "0")}`;
+    const rejected = id % 25 === 0;
+    const event = events[id % 4];
+    const command = event === "update_firmware";
+    const deployment = rejected ? null : deployments[Math.floor(id / 7) % 4];
+    out.push({
+      id,
+      direction: command ? "out" : "in",
+      topic: `stores/${store}/controllers/${ctl}/${command ? "commands" : "events"}`,
+      body: JSON.stringify({ event_type: event, deployment_id: deployment, n: id }),
+      at: now - (n - id) * 1000,
+      event_type: rejected ? null : event,
+      deployment_id: deployment,
+      store_id: store,
+      controller_id: ctl,
+      outcome: rejected ? "not_json" : command ? "published" : id % 10 === 3 ? "duplicate" : "applied",
+      reason: rejected ? "body is not JSON: expected value at line 1 column 1" : null,
+    });
+  }
+  return out;
 }
