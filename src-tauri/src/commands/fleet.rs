@@ -60,6 +60,28 @@ pub async fn fleet_add(
     .await
 }
 
+/// Takes a controller out of the inventory (the core's `remove_controller`): its deployment
+/// history stays, and heard again on the broker it comes back as discovered. `not_found`
+/// when it is not there, with the CLI's words.
+#[tauri::command]
+pub async fn fleet_remove(
+    connection: State<'_, Connection>,
+    store_id: String,
+    controller_id: String,
+) -> Result<(), BoundaryError> {
+    let db = connection.history_path().to_owned();
+    blocking(move || {
+        if !History::open(&db)?.remove_controller(&store_id, &controller_id)? {
+            return Err(BoundaryError::not_found(format!(
+                "{store_id}/{controller_id} is not in the inventory"
+            )));
+        }
+        tracing::info!(%store_id, %controller_id, "controller removed from the inventory");
+        Ok(())
+    })
+    .await
+}
+
 /// Every store with a time zone or maintenance windows.
 #[tauri::command]
 pub async fn fleet_stores(
