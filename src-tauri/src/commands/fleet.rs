@@ -62,7 +62,7 @@ pub async fn fleet_add(
 
 /// Takes a controller out of the inventory (the core's `remove_controller`): its deployment
 /// history stays, and heard again on the broker it comes back as discovered. `not_found`
-/// when it is not there, with the CLI's words.
+/// when it is not there.
 #[tauri::command]
 pub async fn fleet_remove(
     connection: State<'_, Connection>,
@@ -71,11 +71,7 @@ pub async fn fleet_remove(
 ) -> Result<(), BoundaryError> {
     let db = connection.history_path().to_owned();
     blocking(move || {
-        if !History::open(&db)?.remove_controller(&store_id, &controller_id)? {
-            return Err(BoundaryError::not_found(format!(
-                "{store_id}/{controller_id} is not in the inventory"
-            )));
-        }
+        crate::fleet::remove(&History::open(&db)?, &store_id, &controller_id)?;
         tracing::info!(%store_id, %controller_id, "controller removed from the inventory");
         Ok(())
     })
