@@ -17,6 +17,7 @@ const COMMANDS: &[&str] = &[
     "fleet_list",
     "fleet_import_csv",
     "fleet_add",
+    "fleet_remove",
     "fleet_stores",
     "fleet_set_timezone",
     "fleet_set_windows",

@@ -53,6 +53,10 @@ pub struct NewDeployment {
     #[serde(default)]
     #[ts(optional)]
     pub schedule: Option<ScheduleChoice>,
+    /// Leave out controllers the inventory says already run the firmware's version (the
+    /// core's rule, as `deploy --skip-current`); all of them current is refused.
+    #[serde(default)]
+    pub skip_current: bool,
 }
 
 /// The wizard's time options.
@@ -95,6 +99,9 @@ pub struct DeploymentReview {
     pub waves: Vec<u64>,
     /// Per store, when its targets go (`Northgate: tonight 22:00 (in 7 h)`).
     pub stores: Vec<StorePlan>,
+    /// Chosen controllers left out because they already run this version (`skip_current`);
+    /// `target_count` counts only those sent to.
+    pub skipped_current: u64,
     pub warnings: Vec<String>,
 }
 
@@ -146,7 +153,7 @@ pub fn plan(
         plan: stores_plan,
         deployable,
         external,
-        ..
+        skipped,
     } = prepare(
         &library,
         CoreRequest {
@@ -161,8 +168,7 @@ pub fn plan(
                 .as_ref()
                 .map(ScheduleChoice::request)
                 .unwrap_or_default(),
-            // The wizard has no such choice yet (issue 14).
-            skip_current: false,
+            skip_current: request.skip_current,
         },
     )?;
     let artifact = deployable.artifact().clone();
@@ -187,6 +193,7 @@ pub fn plan(
             .map(u64::from)
             .collect(),
         stores: stores_plan,
+        skipped_current: skipped.len() as u64,
         warnings,
     };
     Ok(Plan {

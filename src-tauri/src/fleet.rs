@@ -1,5 +1,5 @@
 //! The inventory as the window uses it: CSV import (also how demo mode puts its fleet in the
-//! inventory), and what a deployment's review says about targets the inventory knows.
+//! inventory), removal, and what a deployment's review says about targets the inventory knows.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,6 +17,18 @@ pub fn import_csv(history: &History, path: &Path) -> Result<ImportReport, Bounda
     let rows = read_inventory_csv(std::io::BufReader::new(file))
         .map_err(|e| BoundaryError::invalid(format!("{}: {e}", path.display())))?;
     Ok(history.import_controllers(&rows, ControllerSource::Imported)?)
+}
+
+/// Takes a controller out of the inventory (its deployment history stays); `not_found`, in
+/// the CLI's words, when it is not there.
+pub fn remove(history: &History, store_id: &str, controller_id: &str) -> Result<(), BoundaryError> {
+    if history.remove_controller(store_id, controller_id)? {
+        Ok(())
+    } else {
+        Err(BoundaryError::not_found(format!(
+            "{store_id}/{controller_id} is not in the inventory"
+        )))
+    }
 }
 
 /// Warnings for the review: targets the inventory does not know, or never heard from.
@@ -54,4 +66,36 @@ pub fn target_warnings(
         warnings.push(format!("{unseen} {were} never seen on the broker"));
     }
     Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use storefleet::fleet::{ControllerEntry, ControllerSource};
+    use storefleet::history::History;
+
+    use crate::ErrorCode;
+
+    #[test]
+    fn removing_takes_the_controller_out_once_then_is_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::open(&dir.path().join("h.sqlite")).unwrap();
+        let rows = [
+            ControllerEntry::new("s1", "c1", None, None).unwrap(),
+            ControllerEntry::new("s1", "c2", None, None).unwrap(),
+        ];
+        history
+            .import_controllers(&rows, ControllerSource::Imported)
+            .unwrap();
+        super::remove(&history, "s1", "c1").unwrap();
+        let left: Vec<String> = history
+            .controllers()
+            .unwrap()
+            .into_iter()
+            .map(|c| c.controller_id)
+            .collect();
+        assert_eq!(left, ["c2"]);
+        let again = super::remove(&history, "s1", "c1").unwrap_err();
+        assert_eq!(again.code, ErrorCode::NotFound);
+        assert_eq!(again.message, "s1/c1 is not in the inventory");
+    }
 }

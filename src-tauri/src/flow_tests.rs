@@ -90,6 +90,7 @@ fn request(artifact_id: i64, demo: &Demo, store: usize) -> NewDeployment {
         completion_timeout_secs: 30,
         policy: None,
         schedule: None,
+        skip_current: false,
     }
 }
 

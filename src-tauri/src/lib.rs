@@ -89,6 +89,7 @@ pub fn run() {
             commands::fleet::fleet_list,
             commands::fleet::fleet_import_csv,
             commands::fleet::fleet_add,
+            commands::fleet::fleet_remove,
             commands::fleet::fleet_stores,
             commands::fleet::fleet_set_timezone,
             commands::fleet::fleet_set_windows,

@@ -71,6 +71,74 @@ describe("fleet view", () => {
     assert.equal(await page.getByTestId("error-banner").getAttribute("data-code"), "conflict");
   });
 
+  it("removes a controller after a confirmation that says what happens, and a store's controllers at once", async () => {
+    const page = await h.open({ hash: "#/fleet" });
+    const row = page.locator('[data-testid="fleet-row"][data-store-id="store-001"][data-controller-id="pos-01"]');
+    await row.getByTestId("fleet-remove").click();
+    const confirm = page.getByTestId("fleet-remove-confirm");
+    await confirm.waitFor();
+    assert.match(await confirm.textContent(), /Remove store-001\/pos-01 from the inventory\?/);
+    const what = (await page.getByTestId("fleet-remove-what").textContent()).replace(/\s+/g, " ");
+    assert.match(what, /It leaves the fleet list\. Its deployment history stays: past deployments keep it as a target/);
+    assert.match(what, /Heard on the broker again, it comes back, as discovered\./);
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("data-testid")), "fleet-remove-cancel", "the safe choice has the focus");
+    assert.equal(await row.getAttribute("aria-selected"), "false", "the button does not select the row");
+    assert.deepEqual(await unnamedControls(page), []);
+    await screenshot(page, "fleet-remove");
+
+    // Cancel keeps it; Remove takes it out of the list but not out of the deployments.
+    await page.getByTestId("fleet-remove-cancel").click();
+    assert.equal(await confirm.count(), 0);
+    assert.equal(await page.getByTestId("fleet-row").count(), 96);
+    await row.getByTestId("fleet-remove").click();
+    await page.getByTestId("fleet-remove-yes").click();
+    await page.getByText("Removed store-001/pos-01 from the inventory; its deployment history stays.").waitFor();
+    assert.equal(await row.count(), 0);
+    assert.equal(await page.getByTestId("fleet-row").count(), 95);
+    const after = await page.evaluate(async () => {
+      const invoke = window.__TAURI_INTERNALS__.invoke;
+      const detail = await invoke("deployment_detail", { deploymentId: "dep-20261127-0712" });
+      const again = await invoke("fleet_remove", { storeId: "store-001", controllerId: "pos-01" }).then(
+        () => null,
+        (e) => [e.code, e.message],
+      );
+      return { kept: detail.targets.some((t) => t.store_id === "store-001" && t.controller_id === "pos-01"), again };
+    });
+    assert.equal(after.kept, true, "its deployment keeps it as a target");
+    assert.deepEqual(after.again, ["not_found", "store-001/pos-01 is not in the inventory"]);
+
+    // A selected store: all its controllers after one confirmation; Escape cancels.
+    const store = page.locator('[data-testid="fleet-store"][data-store-id="store-002"]');
+    await store.getByRole("button").first().click();
+    await page.getByTestId("fleet-store-remove").click();
+    assert.match(await confirm.textContent(), /Remove the 8 controllers of store-002 from the inventory\?/);
+    assert.match(await page.getByTestId("fleet-remove-what").textContent(), /They leave the fleet list\. Their deployment history stays/);
+    await page.keyboard.press("Escape");
+    assert.equal(await confirm.count(), 0);
+    await page.getByTestId("fleet-store-remove").click();
+    await page.getByTestId("fleet-remove-yes").click();
+    await page.getByText("Removed the 8 controllers of store-002 from the inventory; their deployment history stays.").waitFor();
+    assert.equal(await store.count(), 0);
+    assert.equal(await page.getByTestId("fleet-store").count(), 11);
+    assert.equal(await page.getByTestId("fleet-row").count(), 87);
+    assert.equal(await page.getByTestId("fleet-store-window-bar").count(), 0, "the removed store is no longer selected");
+  });
+
+  it("shows a refused removal by its code and keeps the controller", async () => {
+    const page = await h.open({
+      hash: "#/fleet",
+      scenario: { fail: { fleet_remove: { code: "internal", message: "database is locked" } } },
+    });
+    const row = page.locator('[data-testid="fleet-row"][data-store-id="store-003"][data-controller-id="pos-02"]');
+    await row.getByTestId("fleet-remove").click();
+    await page.getByTestId("fleet-remove-yes").click();
+    const banner = page.getByTestId("error-banner");
+    await banner.waitFor();
+    assert.equal(await banner.getAttribute("data-code"), "internal");
+    assert.match(await banner.textContent(), /database is locked/);
+    assert.equal(await row.count(), 1);
+  });
+
   it("refuses a path the window makes up: file commands take dialog handles only", async () => {
     const page = await h.open({ hash: "#/fleet" });
     await page.getByTestId("view-fleet").waitFor();

@@ -122,6 +122,54 @@ describe("new deployment wizard", () => {
     assert.match(await page.getByTestId("review-stores").textContent(), /now \(no window set: sent at once\)/);
   });
 
+  it("skips controllers already on the version: the review says how many, and only current ones are refused", async () => {
+    const page = await h.open({ hash: "#/new-deployment" });
+    // Counted here from the fleet list, as the core counts: firmware_version is the version.
+    const fleet = await page.evaluate(() => window.__mock.handle("fleet_list"));
+    const current = fleet.filter((c) => c.firmware_version === "2.5.0");
+    assert.ok(current.length > 0 && current.length < fleet.length, `${current.length} of ${fleet.length} on 2.5.0`);
+
+    await page.locator('[data-testid="firmware-option"][data-artifact-id="3"]').check();
+    await page.getByTestId("wizard-next").click();
+    const skip = page.getByTestId("skip-current");
+    assert.match(await page.locator("label", { has: skip }).textContent(), /Skip controllers already on this version \(2\.5\.0\)/);
+    await page.getByTestId("select-all-targets").check();
+    await skip.check();
+    assert.equal(await page.getByTestId("targets-current").textContent(), `${current.length} of the selected already run 2.5.0, by the fleet list`);
+    assert.deepEqual(await unnamedControls(page), []);
+    for (let i = 0; i < 3; i++) await page.getByTestId("wizard-next").click();
+    await page.getByTestId("review-skipped").waitFor();
+    assert.equal((await page.getByTestId("review-skipped").textContent()).trim(), `${current.length} controllers already on 2.5.0 are left out`);
+    assert.equal(await page.getByTestId("review-target-count").textContent(), String(fleet.length - current.length));
+    await screenshot(page, "new-deployment-skip-current");
+    await page.getByTestId("wizard-start").click();
+    await page.getByTestId("view-deployment").waitFor();
+    assert.equal(await page.getByTestId("count-queued").textContent(), String(fleet.length - current.length));
+  });
+
+  it("refuses a deployment whose every controller is already on the version, in one line", async () => {
+    const page = await h.open({ hash: "#/new-deployment" });
+    const fleet = await page.evaluate(() => window.__mock.handle("fleet_list"));
+    const one = fleet.find((c) => c.firmware_version === "2.5.0");
+    await page.locator('[data-testid="firmware-option"][data-artifact-id="3"]').check();
+    await page.getByTestId("wizard-next").click();
+    await page.locator(`[data-testid="controller-checkbox"][data-store-id="${one.store_id}"][data-controller-id="${one.controller_id}"]`).check();
+    await page.getByTestId("skip-current").check();
+    for (let i = 0; i < 3; i++) await page.getByTestId("wizard-next").click();
+    const banner = page.getByTestId("error-banner");
+    await banner.waitFor();
+    assert.equal(await banner.getAttribute("data-code"), "invalid_input");
+    assert.equal(await banner.locator(".message").textContent(), "every chosen controller already runs 2.5.0: nothing to send");
+    assert.equal(await page.getByTestId("wizard-start").isDisabled(), true);
+    // Without the choice the same controller is sent to.
+    for (let i = 0; i < 3; i++) await page.getByTestId("wizard-back").click();
+    await page.getByTestId("skip-current").uncheck();
+    for (let i = 0; i < 3; i++) await page.getByTestId("wizard-next").click();
+    await page.getByTestId("review-target-count").waitFor();
+    assert.equal(await page.getByTestId("review-target-count").textContent(), "1");
+    assert.equal(await page.getByTestId("review-skipped").count(), 0);
+  });
+
   it("shows the core's refusal by its code on review", async () => {
     const page = await h.open({
       hash: "#/new-deployment",

@@ -60,6 +60,24 @@ pub async fn fleet_add(
     .await
 }
 
+/// Takes a controller out of the inventory (the core's `remove_controller`): its deployment
+/// history stays, and heard again on the broker it comes back as discovered. `not_found`
+/// when it is not there.
+#[tauri::command]
+pub async fn fleet_remove(
+    connection: State<'_, Connection>,
+    store_id: String,
+    controller_id: String,
+) -> Result<(), BoundaryError> {
+    let db = connection.history_path().to_owned();
+    blocking(move || {
+        crate::fleet::remove(&History::open(&db)?, &store_id, &controller_id)?;
+        tracing::info!(%store_id, %controller_id, "controller removed from the inventory");
+        Ok(())
+    })
+    .await
+}
+
 /// Every store with a time zone or maintenance windows.
 #[tauri::command]
 pub async fn fleet_stores(

@@ -12,4 +12,9 @@ waves: Array<number>,
 /**
  * Per store, when its targets go (`Northgate: tonight 22:00 (in 7 h)`).
  */
-stores: Array<StorePlan>, warnings: Array<string>, };
+stores: Array<StorePlan>, 
+/**
+ * Chosen controllers left out because they already run this version (`skip_current`);
+ * `target_count` counts only those sent to.
+ */
+skipped_current: number, warnings: Array<string>, };

@@ -15,4 +15,9 @@ policy: RolloutPolicy | null,
 /**
  * Maintenance windows, not-before and not-after; absent: send at once.
  */
-schedule?: ScheduleChoice, };
+schedule?: ScheduleChoice, 
+/**
+ * Leave out controllers the inventory says already run the firmware's version (the
+ * core's rule, as `deploy --skip-current`); all of them current is refused.
+ */
+skip_current: boolean, };

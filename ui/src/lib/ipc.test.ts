@@ -99,7 +99,7 @@ describe("typed wrappers", () => {
     });
     const { deploymentStart } = await import("./ipc");
     await expect(
-      deploymentStart({ artifact_id: 1, serving: { kind: "built_in" }, targets: [], ack_timeout_secs: 1, completion_timeout_secs: 1, policy: null }),
+      deploymentStart({ artifact_id: 1, serving: { kind: "built_in" }, targets: [], ack_timeout_secs: 1, completion_timeout_secs: 1, policy: null, skip_current: false }),
     ).rejects.toMatchObject({ code: "conflict" });
     expect(toIpcError({ code: "unavailable", message: "broker offline" }).code).toBe("unavailable");
   });

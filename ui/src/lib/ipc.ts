@@ -227,6 +227,9 @@ export const fleetAdd = (
   storeName: string | null,
   controllerName: string | null,
 ) => call<Controller>("fleet_add", { storeId, controllerId, storeName, controllerName });
+/** Takes a controller out of the inventory; its deployment history stays. `not_found` when
+ * it is not there. */
+export const fleetRemove = (storeId: string, controllerId: string) => call<null>("fleet_remove", { storeId, controllerId });
 
 // Firmware library.
 

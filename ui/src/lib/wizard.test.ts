@@ -47,7 +47,9 @@ describe("the request", () => {
       ack_timeout_secs: 45,
       completion_timeout_secs: 900,
       policy: null,
+      skip_current: false,
     });
+    expect(toRequest({ ...d, skipCurrent: true }).skip_current).toBe(true);
   });
 
   it("sends a policy only when it differs from the defaults", () => {

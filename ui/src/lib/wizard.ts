@@ -40,6 +40,8 @@ export type Draft = {
   /** `datetime-local` values (this computer's clock); empty: no bound. */
   notBefore: string;
   notAfter: string;
+  /** Leave out controllers the fleet says already run the firmware's version. */
+  skipCurrent: boolean;
 };
 
 /** Set by "Deploy…" in the library: the wizard starts with this firmware picked. */
@@ -72,6 +74,7 @@ export function emptyDraft(): Draft {
     sendUnwindowed: false,
     notBefore: "",
     notAfter: "",
+    skipCurrent: false,
   };
 }
 
@@ -200,6 +203,7 @@ export function toRequest(d: Draft): NewDeployment {
     completion_timeout_secs: secs(d.completionTimeout),
     policy: policyOf(d),
     schedule: scheduleOf(d),
+    skip_current: d.skipCurrent,
   };
 }
 

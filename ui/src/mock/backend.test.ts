@@ -93,3 +93,48 @@ describe("search in the mock backend", () => {
     expect(refusal(() => b.handle("history_search", { filter, page: { offset: 0, limit: 10 } }))).toBeNull();
   });
 });
+
+// Upkeep: the same refusals (code and one-line message) as src-tauri's `fleet_remove` and the
+// core's skip-current rule.
+describe("removing controllers and skipping current ones in the mock backend", () => {
+  const refusal = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      const { code, message } = e as { code: string; message: string };
+      return `${code}: ${message}`;
+    }
+    return "accepted";
+  };
+  const request = (targets: { store_id: string; controller_id: string }[], skip_current: boolean) => ({
+    artifact_id: 3,
+    serving: { kind: "built_in" },
+    targets,
+    ack_timeout_secs: 30,
+    completion_timeout_secs: 600,
+    policy: null,
+    skip_current,
+  });
+
+  it("removes a controller once, then says it is not in the inventory", () => {
+    const b = new MockBackend(demoWorld(Date.now()));
+    const args = { storeId: "store-001", controllerId: "pos-01" };
+    expect(refusal(() => b.handle("fleet_remove", args))).toBe("accepted");
+    expect((b.handle("fleet_list") as unknown[]).length).toBe(95);
+    expect(refusal(() => b.handle("fleet_remove", args))).toBe("not_found: store-001/pos-01 is not in the inventory");
+  });
+
+  it("counts controllers on the version as skipped and refuses when all are", () => {
+    const b = new MockBackend(demoWorld(Date.now()));
+    const fleet = b.handle("fleet_list") as { store_id: string; controller_id: string; firmware_version: string | null }[];
+    const on = fleet.filter((c) => c.firmware_version === "2.5.0").map(({ store_id, controller_id }) => ({ store_id, controller_id }));
+    const off = fleet.filter((c) => c.firmware_version !== "2.5.0").map(({ store_id, controller_id }) => ({ store_id, controller_id }));
+    const review = b.handle("deployment_review", { request: request([on[0]!, off[0]!, on[1]!], true) }) as { target_count: number; skipped_current: number };
+    expect([review.target_count, review.skipped_current]).toEqual([1, 2]);
+    const plain = b.handle("deployment_review", { request: request([on[0]!, off[0]!], false) }) as { target_count: number; skipped_current: number };
+    expect([plain.target_count, plain.skipped_current]).toEqual([2, 0]);
+    expect(refusal(() => b.handle("deployment_review", { request: request([on[0]!], true) }))).toBe(
+      "invalid_input: every chosen controller already runs 2.5.0: nothing to send",
+    );
+  });
+});

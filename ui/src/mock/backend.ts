@@ -314,6 +314,15 @@ export class MockBackend {
         w.controllers = [...w.controllers, c];
         return c;
       }
+      case "fleet_remove": {
+        // As `fleet_remove`: the controller leaves the inventory, deployments keep it.
+        const storeId = String(args.storeId);
+        const controllerId = String(args.controllerId);
+        const kept = w.controllers.filter((c) => !(c.store_id === storeId && c.controller_id === controllerId));
+        if (kept.length === w.controllers.length) throw fail("not_found", `${storeId}/${controllerId} is not in the inventory`);
+        w.controllers = kept;
+        return null;
+      }
       case "fleet_stores":
         return w.stores ?? [];
       case "fleet_set_timezone": {
@@ -624,6 +633,12 @@ export class MockBackend {
   }
 
   private review(req: NewDeployment) {
+    return this.planned(req).review;
+  }
+
+  /** The review, and the targets that are sent (those not skipped as current). */
+  private planned(original: NewDeployment) {
+    let req = original;
     const a = this.world.artifacts.find((x) => x.id === req.artifact_id);
     if (!a) throw fail("not_found", `no firmware ${req.artifact_id}`);
     if (a.stale) throw fail("invalid_input", `${a.name} changed since it was hashed; re-hash it first`);
@@ -631,11 +646,20 @@ export class MockBackend {
     if (req.serving.kind === "built_in" && !this.server.running) {
       throw fail("unavailable", `the built-in firmware server is not running: ${this.server.error ?? "it is off (Firmware view, built-in server)"}`);
     }
+    // As the core's skip-current rule: a controller whose firmware_version is the version.
+    let skipped = 0;
+    if (req.skip_current) {
+      const current = new Set(this.world.controllers.filter((c) => c.firmware_version === a.version).map((c) => `${c.store_id}/${c.controller_id}`));
+      const send = req.targets.filter((t) => !current.has(`${t.store_id}/${t.controller_id}`));
+      if (send.length === 0) throw fail("invalid_input", `every chosen controller already runs ${a.version}: nothing to send`);
+      skipped = req.targets.length - send.length;
+      req = { ...req, targets: send };
+    }
     const stores = this.storePlan(req);
-    const never = req.targets.filter(
+    const never = original.targets.filter(
       (t) => !this.world.controllers.find((c) => c.store_id === t.store_id && c.controller_id === t.controller_id)?.last_seen,
     ).length;
-    return {
+    const review = {
       firmware_name: a.name,
       firmware_version: a.version,
       file_url: req.serving.kind === "external" ? req.serving.url : a.served_url,
@@ -645,12 +669,14 @@ export class MockBackend {
       store_count: new Set(req.targets.map((t) => t.store_id)).size,
       waves: planWaves(req.targets.length, req.policy),
       stores,
+      skipped_current: skipped,
       warnings: never > 0 ? [`${never} target${never === 1 ? " was" : "s were"} never seen on the broker`] : [],
     };
+    return { review, targets: req.targets };
   }
 
   private start(req: NewDeployment): DeploymentSummary {
-    const review = this.review(req);
+    const { review, targets: sent } = this.planned(req);
     const id = `dep-${Date.now().toString(36)}`;
     const policy: RolloutPolicy = { ...(req.policy ?? DEFAULT_POLICY) };
     if (req.schedule && (req.schedule.in_windows || req.schedule.not_before !== null || req.schedule.not_after !== null)) {
@@ -667,7 +693,7 @@ export class MockBackend {
       for (let i = 0; i < size; i++) waveOf.push(wv);
     });
     const now = Date.now();
-    const targets: TargetRow[] = req.targets.map((t, i) => ({ ...t, status: "queued", attempt: 1, errors: [], updated_at: now, wave: waveOf[i] }));
+    const targets: TargetRow[] = sent.map((t, i) => ({ ...t, status: "queued", attempt: 1, errors: [], updated_at: now, wave: waveOf[i] }));
     const summary = summaryOf(id, targets, now, policy, {
       firmware_version: review.firmware_version,
       file_url: review.file_url,

@@ -204,6 +204,11 @@ export function demoWorld(now: number): World {
     if (i < 52) return r() < 0.4 ? "acknowledged" : r() < 0.7 ? "sent" : r() < 0.85 ? "completed" : "timed_out";
     return "queued";
   });
+  // As the core's inventory: a controller runs the version of its last completed target
+  // (one never heard keeps the fixture's "never", as before).
+  running.forEach((t, i) => {
+    if (t.status === "completed" && controllers[i]!.last_seen !== null) Object.assign(controllers[i]!, { firmware_version: "2.5.0", last_result: "completed", last_deployment_id: "dep-20261127-0712" });
+  });
   deployments.set("dep-20261127-0712", {
     summary: summaryOf("dep-20261127-0712", running, started, policy),
     targets: running,
