@@ -122,7 +122,7 @@ pub struct Service {
     /// Subscribed before the owner started, so nothing it announces at start-up is missed.
     first_events: Option<broadcast::Receiver<ServiceEvent>>,
     link_state: Option<StateWatch>,
-    task: Option<tokio::task::JoinHandle<Writer>>,
+    task: Option<tokio::task::JoinHandle<owner::Stopped>>,
     link: Option<Link>,
     _lock: Option<SessionLock>,
 }
@@ -276,10 +276,16 @@ impl Service {
         // Closing the request channel ends the owner loop after a last flush.
         self.requests = tx;
         if let Some(task) = self.task.take()
-            && let Ok(writer) = task.await
+            && let Ok(stopped) = task.await
         {
-            // Joining the writer waits for its last commit: off the async threads.
-            let _ = tokio::task::spawn_blocking(move || drop(writer)).await;
+            // Joining the writer waits for its last commit: off the async threads. Only then
+            // are the driver locks given back.
+            let _ = tokio::task::spawn_blocking(move || {
+                let owner::Stopped { writer, locks } = stopped;
+                drop(writer);
+                drop(locks);
+            })
+            .await;
         }
         if let Some(link) = self.link.take() {
             link.shutdown().await;

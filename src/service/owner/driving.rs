@@ -202,8 +202,36 @@ impl Owner {
         };
         for id in ids {
             let Ok(id) = Id::new(id) else { continue };
-            if let Err(e) = self.take_over(&id) {
+            if let Err(e) = self.take_over_unfinished(&id) {
                 tracing::error!(deployment = %id, error = %e, "cannot resume deployment");
+            }
+        }
+    }
+
+    /// [`Self::take_over`] for a deployment listed as unfinished: its driver may have
+    /// finished it and exited between the listing and the lock coming free. Then there is
+    /// nothing to drive, and it stays followed, so what its driver did is still told.
+    fn take_over_unfinished(&mut self, id: &Id) -> Result<bool, ServiceError> {
+        if self.engine.deployment(id).is_some() {
+            return Ok(true);
+        }
+        if !self.locks.try_take(id).map_err(ServiceError::Lock)? {
+            return Ok(false);
+        }
+        let finished = self
+            .reader
+            .ownership(id.as_str())
+            .map_err(ServiceError::from)?
+            .is_none_or(|own| own.finished);
+        if finished {
+            self.locks.release(id);
+            return Ok(false);
+        }
+        match self.load(id) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                self.locks.release(id);
+                Err(e)
             }
         }
     }

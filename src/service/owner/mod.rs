@@ -162,7 +162,7 @@ impl Owner {
         mut requests: mpsc::Receiver<Request>,
         mut link: Option<mpsc::Receiver<LinkEvent>>,
         mut committed: mpsc::UnboundedReceiver<Committed>,
-    ) -> Writer {
+    ) -> Stopped {
         let mut flush_timer = tokio::time::interval(FLUSH_EVERY);
         flush_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut look_timer = tokio::time::interval(LOOK_EVERY);
@@ -197,8 +197,18 @@ impl Owner {
         let all = std::mem::take(&mut self.unstaged);
         self.encode_commands(all.into());
         self.flush();
-        self.writer
+        let Owner { writer, locks, .. } = self;
+        Stopped { writer, locks }
     }
+}
+
+/// What the owner leaves when it ends. Dropped in this order: the writer first (joining it
+/// waits for its last commit), then the driver locks. A lock let go before the last commit
+/// would let another process take over a deployment from a history that does not yet say it
+/// finished, and drive it on from a stale state.
+pub(super) struct Stopped {
+    pub writer: Writer,
+    pub locks: DriverLocks,
 }
 
 async fn recv_link(link: &mut Option<mpsc::Receiver<LinkEvent>>) -> Option<LinkEvent> {
