@@ -44,7 +44,7 @@ impl Engine {
         }
         let mut record = CommandRecord::new(observed.correlation_id.clone());
         record.sent_at = Some(now);
-        attempt.cancel = Some(record);
+        attempt.cancel = Some(Box::new(record));
         let number = attempt.number;
         self.commands.insert(
             observed.correlation_id.clone(),

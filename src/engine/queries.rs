@@ -52,7 +52,10 @@ impl Engine {
             self.deadlines
                 .stop(slot, index, current.sent_at(), &timeouts, current.status);
             for attempt in target.attempts() {
-                for record in [&attempt.update, &attempt.cancel].into_iter().flatten() {
+                for record in [attempt.update.as_ref(), attempt.cancel.as_deref()]
+                    .into_iter()
+                    .flatten()
+                {
                     self.commands.remove(&record.correlation_id);
                 }
             }
@@ -81,7 +84,7 @@ impl Engine {
                 ));
             }
             if attempt.status == TargetStatus::CancelRequested
-                && let Some(cancel) = attempt.cancel.as_ref().filter(pending)
+                && let Some(cancel) = attempt.cancel.as_deref().filter(pending)
             {
                 out.push(outbound(
                     d,

@@ -89,8 +89,8 @@ impl Engine {
             for (index, target) in d.state.targets.iter().enumerate() {
                 for attempt in target.attempts() {
                     for (role, record) in [
-                        (CommandRole::Update, &attempt.update),
-                        (CommandRole::Cancel, &attempt.cancel),
+                        (CommandRole::Update, attempt.update.as_ref()),
+                        (CommandRole::Cancel, attempt.cancel.as_deref()),
                     ] {
                         if let Some(record) = record {
                             let at = CommandRef::new(slot, index, attempt.number, role);
@@ -124,7 +124,7 @@ impl Engine {
 fn correlation_ids(target: &Target) -> impl Iterator<Item = &Id> {
     target
         .attempts()
-        .flat_map(|a| [&a.update, &a.cancel])
+        .flat_map(|a| [a.update.as_ref(), a.cancel.as_deref()])
         .flatten()
         .map(|record| &record.correlation_id)
 }

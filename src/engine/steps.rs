@@ -136,14 +136,14 @@ impl Engine {
                 return false;
             };
             let attempt = &mut target.current;
-            let field = match role {
-                CommandRole::Update => &mut attempt.update,
-                CommandRole::Cancel => &mut attempt.cancel,
-            };
-            if field.is_some() {
-                return false;
+            let record = CommandRecord::new(correlation_id.clone());
+            match role {
+                CommandRole::Update if attempt.update.is_none() => attempt.update = Some(record),
+                CommandRole::Cancel if attempt.cancel.is_none() => {
+                    attempt.cancel = Some(Box::new(record));
+                }
+                _ => return false,
             }
-            *field = Some(CommandRecord::new(correlation_id.clone()));
             attempt.number
         };
         if role == CommandRole::Update

@@ -290,7 +290,7 @@ impl History {
                 new_targets.chain(updates.iter().copied())
             {
                 let (ucid, usent, uacked, uwithdrawn) = command_columns(current.update.as_ref());
-                let (ccid, csent, cacked, cwithdrawn) = command_columns(current.cancel.as_ref());
+                let (ccid, csent, cacked, cwithdrawn) = command_columns(current.cancel.as_deref());
                 upsert_target.execute(params![
                     deployment_id,
                     position as i64,
@@ -311,7 +311,7 @@ impl History {
                 ])?;
                 for a in earlier {
                     let (ucid, usent, uacked, uwithdrawn) = command_columns(a.update.as_ref());
-                    let (ccid, csent, cacked, cwithdrawn) = command_columns(a.cancel.as_ref());
+                    let (ccid, csent, cacked, cwithdrawn) = command_columns(a.cancel.as_deref());
                     upsert_attempt.execute(params![
                         deployment_id,
                         store_id,

@@ -78,7 +78,7 @@ fn attempt(r: &Row<'_>, at: usize) -> Result<Attempt, HistoryError> {
             serde_json::from_str(&errors).map_err(|e| HistoryError::Corrupt(e.to_string()))?
         },
         update: command(r, at + 4)?,
-        cancel: command(r, at + 8)?,
+        cancel: command(r, at + 8)?.map(Box::new),
     })
 }
 
