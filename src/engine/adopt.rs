@@ -5,6 +5,7 @@
 //! both engines in step: the target becomes cancel_requested here too, the cancel acks match,
 //! and neither process later writes a stale status (a timeout) over the cancellation.
 
+use super::command_id::CommandId;
 use super::effects::{CommandRole, Effects};
 use super::machine::{CommandRef, Engine};
 use super::outcome::ObservedCommand;
@@ -17,8 +18,9 @@ impl Engine {
     /// the target is still running and has no cancel of its own. Nothing is sent.
     pub fn adopt_cancel(&mut self, observed: &ObservedCommand, now: Millis) -> Effects {
         let mut fx = Effects::default();
+        let correlation_id = CommandId::of(&observed.correlation_id);
         if observed.role != CommandRole::Cancel
-            || self.commands.contains_key(&observed.correlation_id)
+            || self.commands.contains(&self.slots, &correlation_id)
         {
             return fx;
         }
@@ -42,12 +44,12 @@ impl Engine {
         if !running || attempt.cancel.is_some() {
             return fx;
         }
-        let mut record = CommandRecord::new(observed.correlation_id.clone());
+        let mut record = CommandRecord::new(correlation_id);
         record.sent_at = Some(now);
         attempt.cancel = Some(Box::new(record));
         let number = attempt.number;
         self.commands.insert(
-            observed.correlation_id.clone(),
+            &self.slots,
             CommandRef::new(slot, index, number, CommandRole::Cancel),
         );
         self.set_status(

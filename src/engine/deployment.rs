@@ -1,7 +1,7 @@
 //! One deployment: its state (serialisable, for history and restore) and the indexes and
 //! counts the engine keeps beside it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +10,7 @@ use super::schedule::Gates;
 use super::spec::{Firmware, Timeouts};
 use super::status::{StatusCounts, TargetStatus};
 use super::target::Target;
+use super::target_index::TargetIndex;
 use super::time::Millis;
 use crate::protocol::Id;
 
@@ -33,11 +34,12 @@ pub struct DeploymentSnapshot {
 #[derive(Debug, Clone)]
 pub struct Deployment {
     pub(crate) state: DeploymentSnapshot,
-    /// store id -> controller id -> target index; nested so lookups borrow the message's ids.
-    index: HashMap<Id, HashMap<Id, usize>>,
+    /// (store id, controller id) -> target index.
+    index: TargetIndex,
     pub(crate) counts: StatusCounts,
     /// Queued targets without a command, in order, for the rollout policy to release.
-    pub(crate) waiting: VecDeque<usize>,
+    /// Target indexes as `u32` (half the bytes while a large deployment waits).
+    pub(crate) waiting: VecDeque<u32>,
     /// Wave sizes, canary first (from the policy and the target count).
     pub(crate) plan: Vec<u32>,
     /// Where each wave ends (exclusive target index): wave lookups are binary searches.
@@ -55,26 +57,25 @@ pub struct Deployment {
 impl Deployment {
     /// Builds the indexes of a state whose targets are known to be distinct.
     pub(crate) fn new(mut state: DeploymentSnapshot) -> Self {
-        let mut index: HashMap<Id, HashMap<Id, usize>> = HashMap::new();
+        let mut stores: HashSet<Id> = HashSet::new();
         let mut counts = StatusCounts::default();
         let mut waiting = VecDeque::new();
         for (i, target) in state.targets.iter_mut().enumerate() {
             // One allocation per store, shared by its targets (ids arrive parsed one by one,
             // from a CSV or the history): about 50 B less per target.
-            let store = match index.get_key_value(&target.store_id) {
-                Some((shared, _)) => shared.clone(),
-                None => target.store_id.clone(),
-            };
-            target.store_id = store.clone();
-            index
-                .entry(store)
-                .or_default()
-                .insert(target.controller_id.clone(), i);
+            match stores.get(&target.store_id) {
+                Some(shared) => target.store_id = shared.clone(),
+                None => {
+                    stores.insert(target.store_id.clone());
+                }
+            }
             counts.add(target.status());
             if target.status() == TargetStatus::Queued && target.current.update.is_none() {
-                waiting.push_back(i);
+                waiting.push_back(target_number(i));
             }
         }
+        drop(stores);
+        let index = TargetIndex::build(&state.targets);
         let mut in_flight = 0;
         let mut in_flight_by_store: HashMap<Id, u32> = HashMap::new();
         for target in state.targets.iter().filter(|t| is_in_flight(t)) {
@@ -147,7 +148,8 @@ impl Deployment {
     }
 
     pub(crate) fn find(&self, store_id: &Id, controller_id: &Id) -> Option<usize> {
-        self.index.get(store_id)?.get(controller_id).copied()
+        self.index
+            .find(&self.state.targets, store_id, controller_id)
     }
 
     pub fn counts(&self) -> StatusCounts {
@@ -329,9 +331,14 @@ impl TargetRow {
             controller_id: target.controller_id.clone(),
             status: target.current.status,
             attempt: target.current.number,
-            errors: target.current.errors.clone(),
+            errors: target.current.errors.to_vec(),
             updated_at: target.current.updated_at,
             wave,
         }
     }
+}
+
+/// A target index as the engine's queues hold it.
+pub(crate) fn target_number(index: usize) -> u32 {
+    u32::try_from(index).expect("fewer than 2^32 targets")
 }

@@ -12,6 +12,7 @@
 //!
 //! A reply to an earlier attempt is `stale_attempt` and changes nothing.
 
+use super::command_id::CommandId;
 use super::effects::{CommandRole, Effects};
 use super::machine::Engine;
 use super::outcome::{
@@ -85,7 +86,10 @@ impl Engine {
     /// exactly this target and kind, otherwise another operator's.
     fn on_command(&self, envelope: &Envelope, role: CommandRole) -> Handled {
         let deployment_id = envelope.event.deployment_id();
-        if let Some(r) = self.commands.get(&envelope.correlation_id) {
+        if let Some(r) = self
+            .commands
+            .get(&self.slots, &CommandId::of(&envelope.correlation_id))
+        {
             let ours = self.deployment_at(r.slot()).is_some_and(|d| {
                 d.id() == deployment_id
                     && d.state.targets.get(r.target()).is_some_and(|t| {
@@ -116,7 +120,10 @@ impl Engine {
     }
 
     fn link(&self, slot: usize, index: usize, correlation_id: &Id) -> Result<Link, RejectReason> {
-        let Some(r) = self.commands.get(correlation_id) else {
+        let Some(r) = self
+            .commands
+            .get(&self.slots, &CommandId::of(correlation_id))
+        else {
             return Ok(Link::Unknown);
         };
         if r.slot() != slot || r.target() != index {
@@ -206,7 +213,9 @@ impl Engine {
         let number = attempt.number;
         let same = match (&report, attempt.status) {
             (Report::Completed, TargetStatus::Completed) => Some(true),
-            (Report::Failed(errors), TargetStatus::Failed) => Some(*errors == attempt.errors),
+            (Report::Failed(errors), TargetStatus::Failed) => {
+                Some(errors.as_slice() == attempt.errors.as_slice())
+            }
             (_, TargetStatus::Completed | TargetStatus::Failed) => Some(false),
             _ => None,
         };

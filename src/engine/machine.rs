@@ -7,7 +7,9 @@
 
 use std::collections::HashMap;
 
-use super::deployment::{Deployment, DeploymentSnapshot};
+use super::command_id::CommandId;
+use super::command_index::CommandIndex;
+use super::deployment::{Deployment, DeploymentSnapshot, target_number};
 use super::effects::{CommandRole, Effects, Transition};
 use super::error::EngineError;
 use super::pacing::rearm_failures;
@@ -54,7 +56,7 @@ pub struct Engine {
     pub(crate) slots: Vec<Option<Deployment>>,
     pub(crate) by_id: HashMap<Id, usize>,
     /// Every command of every held deployment, by correlation id.
-    pub(crate) commands: HashMap<Id, CommandRef>,
+    pub(crate) commands: CommandIndex,
     pub(crate) deadlines: Deadlines,
 }
 
@@ -114,7 +116,10 @@ impl Engine {
         correlation_id: &Id,
         now: Millis,
     ) -> Result<Effects, EngineError> {
-        let Some(r) = self.commands.get(correlation_id).copied() else {
+        let Some(r) = self
+            .commands
+            .get(&self.slots, &CommandId::of(correlation_id))
+        else {
             return Err(EngineError::UnknownCommand(correlation_id.clone()));
         };
         let mut fx = Effects::default();
@@ -206,7 +211,7 @@ impl Engine {
             if status == TargetStatus::Queued && attempt.sent_at().is_none() {
                 if let Some(update) = attempt.update.as_mut() {
                     update.withdrawn = true;
-                    fx.withdrawn.push(update.correlation_id.clone());
+                    fx.withdrawn.push(update.correlation_id.to_id());
                 }
                 self.set_status(
                     slot,
@@ -266,7 +271,7 @@ impl Engine {
                 let number = target.current.number.saturating_add(1);
                 target.begin_attempt(number, now);
                 d.counts.shift(from, TargetStatus::Queued);
-                d.waiting.push_back(index);
+                d.waiting.push_back(target_number(index));
                 fx.transitions.push(Transition {
                     deployment_id: deployment_id.clone(),
                     store_id: target.store_id.clone(),

@@ -59,6 +59,8 @@
 //!   last recorded change): it asks for a tick at once, which brings the real time.
 
 mod adopt;
+mod command_id;
+mod command_index;
 mod deployment;
 mod effects;
 mod error;
@@ -75,12 +77,14 @@ mod spec;
 mod status;
 mod steps;
 mod target;
+mod target_index;
 mod time;
 mod timeouts;
 
 #[cfg(test)]
 mod tests;
 
+pub use command_id::CommandId;
 pub use deployment::{Deployment, DeploymentSnapshot, DeploymentSummary, TargetRow};
 pub use effects::{CommandKind, CommandRole, Effects, OutboundCommand, Transition};
 pub use error::{EngineError, RestoreProblem};

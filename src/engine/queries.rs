@@ -2,7 +2,7 @@
 
 use super::deployment::{Deployment, DeploymentSnapshot, DeploymentSummary, TargetRow};
 use super::effects::{CommandRole, OutboundCommand};
-use super::machine::Engine;
+use super::machine::{CommandRef, Engine};
 use super::status::{StatusCounts, TargetStatus};
 use super::steps::outbound;
 use super::target::CommandRecord;
@@ -52,11 +52,14 @@ impl Engine {
             self.deadlines
                 .stop(slot, index, current.sent_at(), &timeouts, current.status);
             for attempt in target.attempts() {
-                for record in [attempt.update.as_ref(), attempt.cancel.as_deref()]
-                    .into_iter()
-                    .flatten()
-                {
-                    self.commands.remove(&record.correlation_id);
+                for (role, record) in [
+                    (CommandRole::Update, attempt.update.as_ref()),
+                    (CommandRole::Cancel, attempt.cancel.as_deref()),
+                ] {
+                    if let Some(record) = record {
+                        let at = CommandRef::new(slot, index, attempt.number, role);
+                        self.commands.remove(&record.correlation_id, at);
+                    }
                 }
             }
         }

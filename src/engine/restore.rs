@@ -18,6 +18,7 @@
 
 use std::collections::HashSet;
 
+use super::command_id::CommandId;
 use super::deployment::{Deployment, DeploymentSnapshot};
 use super::effects::{CommandRole, Effects, OutboundCommand};
 use super::error::{EngineError, RestoreProblem};
@@ -26,7 +27,6 @@ use super::spec::check_targets;
 use super::status::TargetStatus;
 use super::target::{Attempt, Target};
 use super::time::Millis;
-use crate::protocol::Id;
 
 /// What a restore gives back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,7 +52,7 @@ impl Engine {
                 .iter()
                 .map(|t| (&t.store_id, &t.controller_id)),
         )?;
-        let mut ids: HashSet<&Id> = HashSet::new();
+        let mut ids: HashSet<&CommandId> = HashSet::new();
         for (index, target) in state.targets.iter().enumerate() {
             let fail = |problem| EngineError::Restore {
                 deployment_id: state.deployment_id.clone(),
@@ -61,8 +61,8 @@ impl Engine {
             };
             check_target(target).map_err(fail)?;
             for id in correlation_ids(target) {
-                if !ids.insert(id) || self.commands.contains_key(id) {
-                    return Err(fail(RestoreProblem::DuplicateCorrelationId(id.clone())));
+                if !ids.insert(id) || self.commands.contains(&self.slots, id) {
+                    return Err(fail(RestoreProblem::DuplicateCorrelationId(id.to_id())));
                 }
             }
         }
@@ -92,9 +92,9 @@ impl Engine {
                         (CommandRole::Update, attempt.update.as_ref()),
                         (CommandRole::Cancel, attempt.cancel.as_deref()),
                     ] {
-                        if let Some(record) = record {
+                        if record.is_some() {
                             let at = CommandRef::new(slot, index, attempt.number, role);
-                            self.commands.insert(record.correlation_id.clone(), at);
+                            self.commands.insert(&self.slots, at);
                         }
                     }
                 }
@@ -121,7 +121,7 @@ impl Engine {
     }
 }
 
-fn correlation_ids(target: &Target) -> impl Iterator<Item = &Id> {
+fn correlation_ids(target: &Target) -> impl Iterator<Item = &CommandId> {
     target
         .attempts()
         .flat_map(|a| [a.update.as_ref(), a.cancel.as_deref()])

@@ -1,15 +1,13 @@
 //! The small state changes every engine call is built from: a status change with its
 //! counts, clocks and transition; a new command.
 
-use std::collections::HashMap;
-
+use super::command_id::CommandId;
 use super::deployment::Deployment;
 use super::effects::{CommandKind, CommandRole, Effects, OutboundCommand, Transition};
 use super::machine::{CommandRef, Engine};
 use super::status::TargetStatus;
 use super::target::{CommandRecord, Target};
 use super::time::Millis;
-use crate::protocol::Id;
 
 impl Engine {
     /// The one place a current attempt's status changes: counts, clocks and the transition
@@ -48,7 +46,7 @@ impl Engine {
         };
         attempt.status = to;
         attempt.updated_at = now;
-        attempt.errors.clone_from(&errors);
+        attempt.errors = errors.iter().cloned().collect();
         fx.transitions.push(Transition {
             deployment_id: d.state.deployment_id.clone(),
             store_id: target.store_id.clone(),
@@ -130,13 +128,13 @@ impl Engine {
         role: CommandRole,
         fx: &mut Effects,
     ) -> bool {
-        let correlation_id = fresh_id(&self.commands);
+        let correlation_id = self.fresh_id();
         let attempt = {
             let Some(target) = self.target_mut(slot, index) else {
                 return false;
             };
             let attempt = &mut target.current;
-            let record = CommandRecord::new(correlation_id.clone());
+            let record = CommandRecord::new(correlation_id);
             match role {
                 CommandRole::Update if attempt.update.is_none() => attempt.update = Some(record),
                 CommandRole::Cancel if attempt.cancel.is_none() => {
@@ -155,7 +153,7 @@ impl Engine {
             d.shift_in_flight(&store_id, true);
         }
         self.commands
-            .insert(correlation_id, CommandRef::new(slot, index, attempt, role));
+            .insert(&self.slots, CommandRef::new(slot, index, attempt, role));
         let command = self.deployment_at(slot).and_then(|d| {
             let target = d.state.targets.get(index)?;
             let record = target.current.command(role)?;
@@ -166,13 +164,15 @@ impl Engine {
     }
 }
 
-/// A correlation id not used by any held command (a v4 collision is astronomically rare,
-/// but a restored history may hold ids of any shape).
-fn fresh_id(commands: &HashMap<Id, CommandRef>) -> Id {
-    loop {
-        let id = Id::new_v4();
-        if !commands.contains_key(&id) {
-            return id;
+impl Engine {
+    /// A correlation id not used by any held command (a v4 collision is astronomically rare,
+    /// but a restored history may hold ids of any shape).
+    fn fresh_id(&self) -> CommandId {
+        loop {
+            let id = CommandId::new_v4();
+            if !self.commands.contains(&self.slots, &id) {
+                return id;
+            }
         }
     }
 }
@@ -195,7 +195,7 @@ pub(crate) fn outbound(
         deployment_id: d.state.deployment_id.clone(),
         store_id: target.store_id.clone(),
         controller_id: target.controller_id.clone(),
-        correlation_id: record.correlation_id.clone(),
+        correlation_id: record.correlation_id.to_id(),
         attempt,
         kind,
     }

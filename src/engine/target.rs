@@ -4,7 +4,9 @@
 //! takes them back after a restart.
 
 use serde::{Deserialize, Serialize};
+use thin_vec::ThinVec;
 
+use super::command_id::CommandId;
 use super::effects::CommandRole;
 use super::status::TargetStatus;
 use super::time::Millis;
@@ -13,7 +15,8 @@ use crate::protocol::Id;
 /// One command the engine created, and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandRecord {
-    pub correlation_id: Id,
+    /// 16 bytes for the ids this engine makes (`benches/engine_memory.rs`).
+    pub correlation_id: CommandId,
     /// When the broker confirmed the publish, or when a reply first proved that it left.
     /// `None`: still in the outbox, and re-sent with this same correlation id after a restart.
     pub sent_at: Option<Millis>,
@@ -25,7 +28,7 @@ pub struct CommandRecord {
 }
 
 impl CommandRecord {
-    pub(crate) fn new(correlation_id: Id) -> Self {
+    pub fn new(correlation_id: CommandId) -> Self {
         Self {
             correlation_id,
             sent_at: None,
@@ -47,9 +50,10 @@ pub struct Attempt {
     pub number: u32,
     pub status: TargetStatus,
     pub updated_at: Millis,
-    /// The controller's errors when `status` is failed, exactly as reported.
+    /// The controller's errors when `status` is failed, exactly as reported. A `ThinVec`
+    /// (8 B, empty without an allocation): almost every attempt has none.
     #[serde(default)]
-    pub errors: Vec<String>,
+    pub errors: ThinVec<String>,
     /// `None` while the rollout policy holds the target back (no command made yet).
     pub update: Option<CommandRecord>,
     /// Made when a cancel was requested for this attempt. Boxed: almost every attempt has
@@ -63,7 +67,7 @@ impl Attempt {
             number,
             status: TargetStatus::Queued,
             updated_at: now,
-            errors: Vec::new(),
+            errors: ThinVec::new(),
             update: None,
             cancel: None,
         }
@@ -95,9 +99,10 @@ impl Attempt {
 pub struct Target {
     pub store_id: Id,
     pub controller_id: Id,
-    /// Attempts before the current one, oldest first (all failed or timed_out).
+    /// Attempts before the current one, oldest first (all failed or timed_out). A `ThinVec`
+    /// (8 B, not 24): most targets never retry.
     #[serde(default)]
-    pub earlier: Vec<Attempt>,
+    pub earlier: ThinVec<Attempt>,
     pub current: Attempt,
 }
 
@@ -106,7 +111,7 @@ impl Target {
         Self {
             store_id,
             controller_id,
-            earlier: Vec::new(),
+            earlier: ThinVec::new(),
             current: Attempt::queued(1, now),
         }
     }
@@ -141,5 +146,18 @@ impl Target {
     pub(crate) fn begin_attempt(&mut self, number: u32, now: Millis) {
         let previous = std::mem::replace(&mut self.current, Attempt::queued(number, now));
         self.earlier.push(previous);
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use super::*;
+
+    /// Issue 13's budget is ~300 B of engine state per target; the record is most of it.
+    #[test]
+    fn a_target_record_stays_small() {
+        assert_eq!(std::mem::size_of::<CommandRecord>(), 64);
+        assert_eq!(std::mem::size_of::<Attempt>(), 96);
+        assert_eq!(std::mem::size_of::<Target>(), 136);
     }
 }

@@ -42,9 +42,31 @@ impl Clock {
     }
 }
 
-/// (deadline, deployment slot, target index, clock); ties break deterministically. Slots and
-/// indexes as `u32`: 24 bytes an entry instead of 32, two entries per target in flight.
-type Entry = (Millis, u32, u32, Clock);
+/// (deadline, deployment slot, target index and clock); ties break deterministically. The
+/// clock is the low bit of the third: 16 bytes an entry, where a separate field made 24 with
+/// padding (13 B less per target in flight at 100,000, `benches/engine_memory.rs`).
+type Entry = (Millis, u32, u32);
+
+fn entry(at: Millis, slot: usize, target: usize, clock: Clock) -> Entry {
+    let target = u32::try_from(target)
+        .ok()
+        .filter(|&t| t < 1 << 31)
+        .expect("fewer than 2^31 targets in a deployment");
+    let bit = match clock {
+        Clock::Ack => 0,
+        Clock::Completion => 1,
+    };
+    (at, compact(slot), target << 1 | bit)
+}
+
+fn target_and_clock(packed: u32) -> (usize, Clock) {
+    let clock = if packed & 1 == 0 {
+        Clock::Ack
+    } else {
+        Clock::Completion
+    };
+    ((packed >> 1) as usize, clock)
+}
 
 /// The clock of a target in `status` that runs out first, and when.
 fn first_clock(
@@ -88,12 +110,11 @@ impl Deadlines {
         if before == after {
             return;
         }
-        let entry = |(at, clock): (Millis, Clock)| (at, compact(slot), compact(target), clock);
-        if let Some(old) = before {
-            self.set.remove(&entry(old));
+        if let Some((at, clock)) = before {
+            self.set.remove(&entry(at, slot, target, clock));
         }
-        if let Some(new) = after {
-            self.set.insert(entry(new));
+        if let Some((at, clock)) = after {
+            self.set.insert(entry(at, slot, target, clock));
         }
     }
 
@@ -145,9 +166,10 @@ impl Deadlines {
         if self.next()? > now {
             return None;
         }
-        self.set
-            .pop_first()
-            .map(|(_, slot, target, clock)| (slot as usize, target as usize, clock))
+        self.set.pop_first().map(|(_, slot, packed)| {
+            let (target, clock) = target_and_clock(packed);
+            (slot as usize, target, clock)
+        })
     }
 
     #[cfg(test)]

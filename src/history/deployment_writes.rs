@@ -70,7 +70,7 @@ pub struct TargetWrite {
     pub store_id: Id,
     pub controller_id: Id,
     pub current: Attempt,
-    pub earlier: Vec<Attempt>,
+    pub earlier: thin_vec::ThinVec<Attempt>,
 }
 
 impl TargetWrite {
@@ -190,13 +190,13 @@ fn errors_json(errors: &[String]) -> Result<String, HistoryError> {
 }
 
 /// A command's four columns: correlation id, sent, acked, withdrawn.
-type CommandColumns<'a> = (Option<&'a str>, Option<i64>, Option<i64>, bool);
+type CommandColumns = (Option<String>, Option<i64>, Option<i64>, bool);
 
-fn command_columns(c: Option<&CommandRecord>) -> CommandColumns<'_> {
+fn command_columns(c: Option<&CommandRecord>) -> CommandColumns {
     match c {
         None => (None, None, None, false),
         Some(c) => (
-            Some(c.correlation_id.as_str()),
+            Some(c.correlation_id.to_string()),
             c.sent_at.map(ms),
             c.acked_at.map(ms),
             c.withdrawn,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use rusqlite::{Row, params};
 
 use super::{History, HistoryError};
-use crate::engine::{Attempt, CommandRecord, Millis, Target, TargetStatus};
+use crate::engine::{Attempt, CommandId, CommandRecord, Millis, Target, TargetStatus};
 use crate::protocol::Id;
 
 /// The attempt columns, in the same order in both tables.
@@ -47,7 +47,7 @@ impl History {
             targets.push(Target {
                 store_id: id(store)?,
                 controller_id: id(controller)?,
-                earlier,
+                earlier: earlier.into(),
                 current,
             });
         }
@@ -73,7 +73,7 @@ fn attempt(r: &Row<'_>, at: usize) -> Result<Attempt, HistoryError> {
             .ok_or_else(|| HistoryError::Corrupt(format!("unknown status {status:?}")))?,
         updated_at: millis(Some(r.get(at + 2)?)).unwrap_or_default(),
         errors: if errors == "[]" {
-            Vec::new()
+            thin_vec::ThinVec::new()
         } else {
             serde_json::from_str(&errors).map_err(|e| HistoryError::Corrupt(e.to_string()))?
         },
@@ -88,7 +88,7 @@ fn command(r: &Row<'_>, at: usize) -> Result<Option<CommandRecord>, HistoryError
         return Ok(None);
     };
     Ok(Some(CommandRecord {
-        correlation_id: id(correlation_id)?,
+        correlation_id: CommandId::from(id(correlation_id)?),
         sent_at: millis(r.get(at + 1)?),
         acked_at: millis(r.get(at + 2)?),
         withdrawn: r.get(at + 3)?,

@@ -65,7 +65,13 @@ impl Id {
 
     /// A fresh random UUID v4, hyphenated and lower case, as the spec's examples show.
     pub fn new_v4() -> Self {
-        Self(Uuid::new_v4().hyphenated().to_string().into())
+        Self::from_uuid(&Uuid::new_v4())
+    }
+
+    /// A UUID as an id, hyphenated and lower case (always valid).
+    pub fn from_uuid(uuid: &Uuid) -> Self {
+        let mut buf = Uuid::encode_buffer();
+        Self(Arc::from(&*uuid.hyphenated().encode_lower(&mut buf)))
     }
 
     pub fn as_str(&self) -> &str {

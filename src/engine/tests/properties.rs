@@ -189,8 +189,12 @@ impl Model {
                 let state = self.state();
                 let current = state.targets.get(target).map(|t| t.current.clone());
                 let correlation_id = match corr {
-                    Corr::CurrentUpdate => current.and_then(|a| a.update).map(|c| c.correlation_id),
-                    Corr::CurrentCancel => current.and_then(|a| a.cancel).map(|c| c.correlation_id),
+                    Corr::CurrentUpdate => current
+                        .and_then(|a| a.update)
+                        .map(|c| c.correlation_id.to_id()),
+                    Corr::CurrentCancel => current
+                        .and_then(|a| a.cancel)
+                        .map(|c| c.correlation_id.to_id()),
                     Corr::Issued(i) if !self.issued.is_empty() => {
                         Some(self.issued[i % self.issued.len()].correlation_id.clone())
                     }

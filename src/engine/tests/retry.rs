@@ -60,7 +60,10 @@ fn retry_keeps_every_attempt() {
     assert_eq!(attempts, vec![(1, Failed), (2, Queued)]);
     let a1 = target.attempt(1).expect("attempt 1");
     assert_eq!(a1.errors, ["bad image"]);
-    assert_eq!(a1.update.as_ref().map(|u| &u.correlation_id), Some(&first));
+    assert_eq!(
+        a1.update.as_ref().map(|u| u.correlation_id.to_id()),
+        Some(first)
+    );
     assert!(target.attempt(3).is_none());
     assert!(target.attempt(0).is_none());
     let rows = run.engine.target_rows(&run.deployment_id).expect("rows");
