@@ -138,6 +138,7 @@ impl Owner {
 
     /// Restores a deployment whose lock this process just took, to drive it.
     fn load(&mut self, id: &Id) -> Result<(), ServiceError> {
+        self.tell_recorded(id)?;
         // A command in a target's record but not in the outbox (the process stopped between
         // the two writes) is written now; one already there is left as it is.
         let resend = self.restore_only(id)?;
@@ -261,6 +262,47 @@ impl Owner {
         }
     }
 
+    /// Tells subscribers up to a batch of the transitions and rollout events of `id`
+    /// recorded after `after`; gives the ids of the last ones told.
+    fn tell_after(&self, id: &Id, after: (i64, i64)) -> Result<(i64, i64), ServiceError> {
+        let (t_after, e_after) = after;
+        let transitions = self
+            .reader
+            .transitions_after(id.as_str(), t_after, FOLLOW_BATCH)?;
+        let events = self
+            .reader
+            .rollout_events_after(id.as_str(), e_after, FOLLOW_BATCH)?;
+        let t_last = transitions.last().map_or(t_after, |(n, _)| *n);
+        let e_last = events.last().map_or(e_after, |(n, _)| *n);
+        if !transitions.is_empty() {
+            let batch: Vec<Transition> = transitions.into_iter().map(|(_, t)| t).collect();
+            let _ = self.events.send(ServiceEvent::Transitions(Arc::new(batch)));
+        }
+        if !events.is_empty() {
+            let batch = events.into_iter().map(|(_, e)| e).collect();
+            let _ = self.events.send(ServiceEvent::Rollout(Arc::new(batch)));
+        }
+        Ok((t_last, e_last))
+    }
+
+    /// Before this process drives `id`: tells what its earlier driver recorded that was not
+    /// told yet. A late reply makes this process load a deployment that may have finished
+    /// elsewhere since the last look; from then on the engine tells its changes and the
+    /// follower no longer looks, so without this a `watch` missed that whole deployment.
+    fn tell_recorded(&mut self, id: &Id) -> Result<(), ServiceError> {
+        if self.following.told.contains(id) {
+            return Ok(());
+        }
+        let mut after = (self.following.followed.get(id).copied()).unwrap_or(self.following.last);
+        loop {
+            let last = self.tell_after(id, after)?;
+            if last == after {
+                return Ok(());
+            }
+            after = last;
+        }
+    }
+
     /// Tells subscribers what the drivers of the other unfinished deployments recorded.
     pub(super) fn follow_history(&mut self) -> Result<(), ServiceError> {
         let now = now_millis();
@@ -296,22 +338,7 @@ impl Owner {
             let Some(&(t_after, e_after)) = self.following.followed.get(&id) else {
                 continue;
             };
-            let transitions = self
-                .reader
-                .transitions_after(id.as_str(), t_after, FOLLOW_BATCH)?;
-            let events = self
-                .reader
-                .rollout_events_after(id.as_str(), e_after, FOLLOW_BATCH)?;
-            let t_last = transitions.last().map_or(t_after, |(n, _)| *n);
-            let e_last = events.last().map_or(e_after, |(n, _)| *n);
-            if !transitions.is_empty() {
-                let batch: Vec<Transition> = transitions.into_iter().map(|(_, t)| t).collect();
-                let _ = self.events.send(ServiceEvent::Transitions(Arc::new(batch)));
-            }
-            if !events.is_empty() {
-                let batch = events.into_iter().map(|(_, e)| e).collect();
-                let _ = self.events.send(ServiceEvent::Rollout(Arc::new(batch)));
-            }
+            let (t_last, e_last) = self.tell_after(&id, (t_after, e_after))?;
             self.following.followed.insert(id.clone(), (t_last, e_last));
             let caught_up = t_last == t_after && e_last == e_after;
             if caught_up && !unfinished.contains(&id) {

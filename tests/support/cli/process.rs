@@ -96,9 +96,12 @@ impl Workspace {
             .env_remove("STOREFLEET_PASSWORD")
             .env_remove("STOREFLEET_PROFILE")
             .env_remove("STOREFLEET_TOPIC_PREFIX")
-            .env_remove("STOREFLEET_CONFIG_DIR")
-            .arg("--db")
-            .arg(&self.db);
+            .env_remove("STOREFLEET_CONFIG_DIR");
+        // A log filter for the CLI processes of a test, to see why one misbehaves.
+        if let Ok(log) = std::env::var("STOREFLEET_TEST_CLI_LOG") {
+            cmd.env("STOREFLEET_LOG", log);
+        }
+        cmd.arg("--db").arg(&self.db);
         if let Some(url) = broker {
             cmd.arg("--broker").arg(url);
         }
