@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-step() { printf '\n==> %s\n' "$*"; }
+started=$SECONDS
+# Each step with the minutes and seconds since the start, so a slow or stuck step shows in CI's log.
+step() { printf '\n==> [%dm%02ds] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$*"; }
 
 step "Setting up (only what is missing)"
 scripts/ensure-debian-packages.sh test
@@ -102,7 +104,16 @@ scripts/with-keychain.sh cargo test --workspace
 step "End-to-end: the real window under Xvfb (demo mode; screenshots of every view)"
 # In a private D-Bus session: what the app and WebKit start on the bus (accessibility bus,
 # notification attempts) ends with it instead of outliving the test.
-dbus-run-session -- node --test --test-concurrency=1 --test-reporter=spec tests/e2e/
+# No accessibility bus: nothing drives the window through it, and its daemons are the
+# processes most likely to outlive the test. --test-force-exit and the timeout: a run whose
+# tests have ended must not wait on anything they left behind (one CI run hung past its
+# limit right after the e2e summary); on a timeout, what was still running is listed.
+if ! NO_AT_BRIDGE=1 GTK_A11Y=none timeout --kill-after=15 20m \
+  dbus-run-session -- node --test --test-force-exit --test-concurrency=1 --test-reporter=spec tests/e2e/; then
+  echo "end-to-end failed or timed out; processes still running:" >&2
+  ps -eo pid,ppid,etime,args --forest >&2 || true
+  exit 1
+fi
 echo "screenshots in .artifacts/screenshots (scripts/refresh-screenshots.sh copies them to docs/screenshots/)"
 
 step "Debian package (release build, so that packaging cannot rot)"
