@@ -23,7 +23,7 @@ use storefleet::service::new_deployment::{FileSource, NewDeployment, prepare};
 use crate::failure::{Failure, INCOMPLETE, PAUSED};
 use crate::follow::{Ended, Until, first_contact, follow};
 use crate::policy_args::PolicyArgs;
-use crate::report::{Reporter, load_status, status_json};
+use crate::report::{Reporter, load_row};
 use crate::schedule_args::ScheduleArgs;
 
 #[derive(clap::Args)]
@@ -350,10 +350,8 @@ pub async fn run(
     service.shutdown().await;
 
     let history = library.history();
-    let (row, targets) = load_status(history, id.as_str())?;
-    let mut summary = status_json(&row, &targets);
-    summary["event"] = json!("summary");
-    reporter.line(&summary);
+    let row = load_row(history, id.as_str())?;
+    reporter.summary(history, &row)?;
     let c = &row.counts;
     reporter.human(&format!(
         "{} completed, {} failed, {} timed out, {} cancelled, {} skipped, {} not finished",

@@ -8,7 +8,7 @@ use storefleet::history::History;
 use storefleet::report::{ExportError, write_export};
 
 use crate::failure::Failure;
-use crate::report::{counts_json, load_status, status_json, timestamp};
+use crate::report::{StatusDoc, counts_json, load_row, timestamp, write_status_line};
 
 /// How `export` writes.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -34,8 +34,9 @@ impl From<ExportFormat> for storefleet::report::ExportFormat {
 
 pub fn status(db: &Path, id: &str) -> Result<u8, Failure> {
     let history = History::open(db)?;
-    let (row, targets) = load_status(&history, id)?;
-    outln!("{}", status_json(&row, &targets));
+    let row = load_row(&history, id)?;
+    let targets = history.target_statuses(id)?;
+    write_status_line(&StatusDoc::new(&row, &targets));
     Ok(0)
 }
 

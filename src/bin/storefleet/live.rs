@@ -15,7 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::failure::{Failure, INCOMPLETE, PAUSED};
 use crate::follow::{Ended, Until, catch_up, first_contact, follow, refusal};
-use crate::report::{Reporter, load_status, status_json, transition_json};
+use crate::report::{Reporter, load_row, transition_json};
 use crate::terminal::shown;
 
 #[derive(clap::Args)]
@@ -91,10 +91,8 @@ async fn finish(
     service.sync().await?;
     service.shutdown().await;
     let history = History::open(db)?;
-    let (row, targets) = load_status(&history, id.as_str())?;
-    let mut summary = status_json(&row, &targets);
-    summary["event"] = json!("summary");
-    reporter.line(&summary);
+    let row = load_row(&history, id.as_str())?;
+    reporter.summary(&history, &row)?;
     match ended {
         Ended::Interrupted => Err(Failure::error("interrupted")),
         Ended::Paused => {
@@ -155,7 +153,7 @@ pub async fn retry(
 ) -> Result<u8, Failure> {
     let id = deployment_id(&args.deployment_id)?;
     let reporter = Reporter::new(args.json);
-    let (row, _) = load_status(&History::open(db)?, id.as_str())?;
+    let row = load_row(&History::open(db)?, id.as_str())?;
     let (_served, service, events) = serve_and_start(db, broker, &row.file_url).await?;
     let summary = service.retry(id.clone()).await?;
     reporter
@@ -208,7 +206,7 @@ pub async fn resume(
 ) -> Result<u8, Failure> {
     let id = deployment_id(&args.deployment_id)?;
     let reporter = Reporter::new(args.json);
-    let (row, _) = load_status(&History::open(db)?, id.as_str())?;
+    let row = load_row(&History::open(db)?, id.as_str())?;
     // When another process drives the deployment, the resume is left for it in the history
     // and this one follows; otherwise this process drives it from here on.
     let (_served, service, events) = serve_and_start(db, broker, &row.file_url).await?;

@@ -57,8 +57,60 @@ pub fn target_json(t: &TargetStatusRow) -> Value {
     })
 }
 
-/// The `status --json` object (DESIGN.md section 6).
-pub fn status_json(row: &DeploymentRow, targets: &[TargetStatusRow]) -> Value {
+/// The `status --json` object (DESIGN.md section 6), written as it is serialized: the same
+/// keys in the same (sorted) order as a `json!` tree, but each target is made and dropped in
+/// turn. At 100,000 targets the tree was the CLI's peak memory, about 1.3 KB a target (massif,
+/// BENCHMARKS.md issue 13).
+pub struct StatusDoc<'a> {
+    head: serde_json::Map<String, Value>,
+    targets: &'a [TargetStatusRow],
+}
+
+impl<'a> StatusDoc<'a> {
+    pub fn new(row: &DeploymentRow, targets: &'a [TargetStatusRow]) -> Self {
+        let head = match status_head(row) {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        Self { head, targets }
+    }
+
+    /// The same object as the last line of a command that followed a deployment.
+    pub fn summary(row: &DeploymentRow, targets: &'a [TargetStatusRow]) -> Self {
+        let mut doc = Self::new(row, targets);
+        doc.head.insert("event".into(), json!("summary"));
+        doc
+    }
+}
+
+impl serde::Serialize for StatusDoc<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Targets<'a>(&'a [TargetStatusRow]);
+        impl serde::Serialize for Targets<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().map(target_json))
+            }
+        }
+        const KEY: &str = "targets";
+        let mut map = serializer.serialize_map(Some(self.head.len() + 1))?;
+        let mut written = false;
+        for (key, value) in &self.head {
+            if !written && key.as_str() > KEY {
+                map.serialize_entry(KEY, &Targets(self.targets))?;
+                written = true;
+            }
+            map.serialize_entry(key, value)?;
+        }
+        if !written {
+            map.serialize_entry(KEY, &Targets(self.targets))?;
+        }
+        map.end()
+    }
+}
+
+/// Everything of the status object but its targets.
+fn status_head(row: &DeploymentRow) -> Value {
     json!({
         "deployment_id": row.deployment_id,
         "firmware_version": row.firmware_version,
@@ -75,20 +127,26 @@ pub fn status_json(row: &DeploymentRow, targets: &[TargetStatusRow]) -> Value {
         "policy": row.policy,
         "waves": storefleet::engine::plan_waves(row.target_count as usize, &row.policy),
         "counts": counts_json(&row.counts),
-        "targets": targets.iter().map(target_json).collect::<Vec<_>>(),
     })
 }
 
-/// Reads a deployment's status from the history; refused when the id is unknown.
-pub fn load_status(
-    history: &History,
-    id: &str,
-) -> Result<(DeploymentRow, Vec<TargetStatusRow>), Failure> {
-    let row = history
+/// Reads a deployment's row from the history; refused when the id is unknown.
+pub fn load_row(history: &History, id: &str) -> Result<DeploymentRow, Failure> {
+    history
         .deployment(id)?
-        .ok_or_else(|| Failure::refused(format!("no deployment {id} in the history")))?;
-    let targets = history.target_statuses(id)?;
-    Ok((row, targets))
+        .ok_or_else(|| Failure::refused(format!("no deployment {id} in the history")))
+}
+
+/// Writes a status object as one line of stdout, streamed (see [`StatusDoc`]).
+pub fn write_status_line(doc: &StatusDoc<'_>) {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = serde_json::to_writer(&mut out, doc)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        crate::stdout::failed(&e);
+    }
 }
 
 /// Prints JSON lines (`--json`) or a live one-line summary on a terminal.
@@ -103,6 +161,15 @@ impl Reporter {
             json,
             live: !json && std::io::stderr().is_terminal(),
         }
+    }
+
+    /// The deployment's status as the final line, read from the history only for `--json`.
+    pub fn summary(&self, history: &History, row: &DeploymentRow) -> Result<(), Failure> {
+        if self.json {
+            let targets = history.target_statuses(&row.deployment_id)?;
+            write_status_line(&StatusDoc::summary(row, &targets));
+        }
+        Ok(())
     }
 
     pub fn line(&self, value: &Value) {
