@@ -1,0 +1,256 @@
+//! The bound under the ingest target: how many replies a second SQLite itself takes on this
+//! machine when each is persisted as Storefleet must (WAL, `synchronous=FULL`, a commit per
+//! batch as the writer makes them), for a minimal schema and for the rows a reply costs
+//! today (schema 9's tables and indexes, trimmed to the columns a reply touches). Plain rusqlite, no Storefleet code: what is printed is the floor the history
+//! writer cannot beat, to set beside the fleet bench's end-to-end ingest figure.
+//!
+//!     cargo bench -p storefleet --bench reply_rows
+//!     STOREFLEET_BENCH_REPLIES=20000 cargo bench -p storefleet --bench reply_rows   # quick
+//!
+//! Each variant gets a fresh file under `.artifacts/bench-reply-rows/`; three rounds each,
+//! interleaved, and the median is printed with every round.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rusqlite::{Connection, params};
+
+/// Replies per commit: the service's writer flushes at 2,000 staged rows.
+const BATCH: usize = 1_000;
+const TARGETS: usize = 100_000;
+const ROUNDS: usize = 3;
+
+/// A reply as the broker delivers it (an `ack` with its correlation id, ~200 bytes).
+fn body(i: usize) -> Vec<u8> {
+    format!(
+        r#"{{"type":"ack","correlation_id":"{:08x}-0000-4000-8000-{:012x}","deployment_id":"d1","store_id":"s{}","controller_id":"c{}","at":"2026-12-02T10:00:00Z"}}"#,
+        i,
+        i,
+        i % 1_000,
+        i
+    )
+    .into_bytes()
+}
+
+struct Variant {
+    name: &'static str,
+    schema: &'static str,
+    /// Statements run for each reply, in one transaction per `BATCH` replies.
+    rows: &'static [&'static str],
+}
+
+const MESSAGE_ONLY: &str = "
+    CREATE TABLE messages (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, body BLOB NOT NULL,
+        at INTEGER NOT NULL);";
+
+const TODAY: &str = "
+    CREATE TABLE messages (id INTEGER PRIMARY KEY, direction TEXT NOT NULL, topic TEXT NOT NULL,
+        body BLOB NOT NULL, at INTEGER NOT NULL, event_type TEXT, deployment_id TEXT,
+        store_id TEXT, controller_id TEXT, correlation_id TEXT, outcome TEXT NOT NULL,
+        dedupe BLOB);
+    CREATE INDEX messages_by_deployment ON messages(deployment_id, id);
+    CREATE UNIQUE INDEX messages_dedupe ON messages(dedupe) WHERE dedupe IS NOT NULL;
+    CREATE TABLE targets (deployment_id TEXT NOT NULL, position INTEGER NOT NULL,
+        store_id TEXT NOT NULL, controller_id TEXT NOT NULL, status TEXT NOT NULL,
+        acked_at INTEGER, updated_at INTEGER NOT NULL,
+        PRIMARY KEY (deployment_id, store_id, controller_id)) WITHOUT ROWID;
+    CREATE INDEX targets_in_order ON targets(deployment_id, position);
+    CREATE INDEX targets_by_controller ON targets(store_id, controller_id);
+    CREATE TABLE transitions (id INTEGER PRIMARY KEY, deployment_id TEXT NOT NULL,
+        store_id TEXT NOT NULL, controller_id TEXT NOT NULL, from_status TEXT NOT NULL,
+        to_status TEXT NOT NULL, at INTEGER NOT NULL);
+    CREATE INDEX transitions_by_deployment ON transitions(deployment_id, id);";
+
+/// The same rows, with the targets kept in send order: replies come back roughly in the order
+/// their commands went out, so consecutive replies update the same pages.
+const BY_POSITION: &str = "
+    CREATE TABLE messages (id INTEGER PRIMARY KEY, direction TEXT NOT NULL, topic TEXT NOT NULL,
+        body BLOB NOT NULL, at INTEGER NOT NULL, event_type TEXT, deployment_id TEXT,
+        store_id TEXT, controller_id TEXT, correlation_id TEXT, outcome TEXT NOT NULL,
+        dedupe BLOB);
+    CREATE INDEX messages_by_deployment ON messages(deployment_id, id);
+    CREATE UNIQUE INDEX messages_dedupe ON messages(dedupe) WHERE dedupe IS NOT NULL;
+    CREATE TABLE targets (deployment_id TEXT NOT NULL, position INTEGER NOT NULL,
+        store_id TEXT NOT NULL, controller_id TEXT NOT NULL, status TEXT NOT NULL,
+        acked_at INTEGER, updated_at INTEGER NOT NULL,
+        PRIMARY KEY (deployment_id, position)) WITHOUT ROWID;
+    CREATE UNIQUE INDEX targets_by_id ON targets(deployment_id, store_id, controller_id);
+    CREATE INDEX targets_by_controller ON targets(store_id, controller_id);
+    CREATE TABLE transitions (id INTEGER PRIMARY KEY, deployment_id TEXT NOT NULL,
+        store_id TEXT NOT NULL, controller_id TEXT NOT NULL, from_status TEXT NOT NULL,
+        to_status TEXT NOT NULL, at INTEGER NOT NULL);
+    CREATE INDEX transitions_by_deployment ON transitions(deployment_id, id);";
+
+const MINIMAL_INSERT: &str = "INSERT INTO messages (topic, body, at) VALUES (?1, ?2, ?3)";
+const TODAY_MESSAGE: &str = "INSERT INTO messages (direction, topic, body, at, event_type,
+    deployment_id, store_id, controller_id, correlation_id, outcome, dedupe)
+    VALUES ('in', ?1, ?2, ?3, 'ack', 'd1', ?4, ?5, ?6, 'applied', ?7)";
+const TODAY_TARGET: &str = "UPDATE targets SET status = 'acknowledged', acked_at = ?3,
+    updated_at = ?3 WHERE deployment_id = 'd1' AND store_id = ?4 AND controller_id = ?5";
+const POSITION_TARGET: &str = "UPDATE targets SET status = 'acknowledged', acked_at = ?3,
+    updated_at = ?3 WHERE deployment_id = 'd1' AND position = ?8";
+const TODAY_TRANSITION: &str = "INSERT INTO transitions (deployment_id, store_id,
+    controller_id, from_status, to_status, at) VALUES ('d1', ?4, ?5, 'sent', 'acknowledged', ?3)";
+
+const VARIANTS: [Variant; 6] = [
+    Variant {
+        name: "1 row a reply, no index (the floor)",
+        schema: MESSAGE_ONLY,
+        rows: &[MINIMAL_INSERT],
+    },
+    Variant {
+        name: "message row as today (3 B-trees)",
+        schema: TODAY,
+        rows: &[TODAY_MESSAGE],
+    },
+    Variant {
+        name: "+ target update (3 B-trees)",
+        schema: TODAY,
+        rows: &[TODAY_MESSAGE, TODAY_TARGET],
+    },
+    Variant {
+        name: "+ transition row: a reply today",
+        schema: TODAY,
+        rows: &[TODAY_MESSAGE, TODAY_TARGET, TODAY_TRANSITION],
+    },
+    Variant {
+        name: "targets in send order: + target update",
+        schema: BY_POSITION,
+        rows: &[TODAY_MESSAGE, POSITION_TARGET],
+    },
+    Variant {
+        name: "targets in send order: a whole reply",
+        schema: BY_POSITION,
+        rows: &[TODAY_MESSAGE, POSITION_TARGET, TODAY_TRANSITION],
+    },
+];
+
+fn open(path: &Path, schema: &str) -> Connection {
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(path.with_extension("sqlite-wal"));
+    let _ = std::fs::remove_file(path.with_extension("sqlite-shm"));
+    let conn = Connection::open(path).unwrap();
+    // As the history's writer connection is set up (history::History::make_durable and
+    // cache_for_writing).
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -16384;",
+    )
+    .unwrap();
+    conn.execute_batch(schema).unwrap();
+    if schema != MESSAGE_ONLY {
+        let tx = conn.unchecked_transaction().unwrap();
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO targets (deployment_id, position, store_id, controller_id,
+                     status, updated_at) VALUES ('d1', ?1, ?2, ?3, 'sent', 0)",
+                )
+                .unwrap();
+            for i in 0..TARGETS {
+                insert
+                    .execute(params![
+                        i as i64,
+                        format!("s{}", i % 1_000),
+                        format!("c{i}")
+                    ])
+                    .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+    // The targets were written long before their replies arrive: not in the WAL any more.
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    conn
+}
+
+/// Replies a second for `n` replies written `BATCH` to a commit.
+fn run(path: &Path, variant: &Variant, n: usize) -> f64 {
+    let mut conn = open(path, variant.schema);
+    let started = Instant::now();
+    for start in (0..n).step_by(BATCH) {
+        let tx = conn.transaction().unwrap();
+        {
+            let mut statements: Vec<_> = variant
+                .rows
+                .iter()
+                .map(|sql| tx.prepare_cached(sql).unwrap())
+                .collect();
+            for i in start..(start + BATCH).min(n) {
+                let target = i % TARGETS;
+                let topic = format!("stores/s{}/controllers/c{target}/events", target % 1_000);
+                let store = format!("s{}", target % 1_000);
+                let controller = format!("c{target}");
+                let at = 1_780_000_000_000_i64 + i as i64;
+                let dedupe = (i as u64).to_le_bytes();
+                for (k, statement) in statements.iter_mut().enumerate() {
+                    if variant.rows[k] == MINIMAL_INSERT {
+                        statement.execute(params![topic, body(i), at]).unwrap();
+                    } else {
+                        let all = params![
+                            topic,
+                            body(i),
+                            at,
+                            store,
+                            controller,
+                            format!("{i:032x}"),
+                            &dedupe[..],
+                            target as i64
+                        ];
+                        // Each statement binds only the parameters it names.
+                        for (j, value) in all.iter().enumerate() {
+                            let index = j + 1;
+                            if index <= statement.parameter_count()
+                                && statement.parameter_name(index).is_some()
+                            {
+                                statement.raw_bind_parameter(index, value).unwrap();
+                            }
+                        }
+                        statement.raw_execute().unwrap();
+                    }
+                }
+            }
+        }
+        tx.commit().unwrap();
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let n: usize = std::env::var("STOREFLEET_BENCH_REPLIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".artifacts/bench-reply-rows");
+    std::fs::create_dir_all(&dir).unwrap();
+    println!(
+        "SQLite alone, {n} replies, {BATCH} a commit, WAL, synchronous=FULL, {ROUNDS} rounds \
+         interleaved"
+    );
+    let mut rates = vec![Vec::new(); VARIANTS.len()];
+    for _ in 0..ROUNDS {
+        for (k, variant) in VARIANTS.iter().enumerate() {
+            rates[k].push(run(&dir.join(format!("v{k}.sqlite")), variant, n));
+        }
+    }
+    println!();
+    println!("| rows written per reply                   | replies/s (median) | rounds |");
+    println!("|------------------------------------------|-------------------:|--------|");
+    for (variant, r) in VARIANTS.iter().zip(rates) {
+        let rounds: Vec<String> = r.iter().map(|x| format!("{x:.0}")).collect();
+        println!(
+            "| {:<40} | {:>18.0} | {} |",
+            variant.name,
+            median(r.clone()),
+            rounds.join(", ")
+        );
+    }
+    if std::env::var_os("STOREFLEET_BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
