@@ -95,6 +95,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "messages searchable by store and controller",
         sql: super::search_schema::SQL,
     },
+    Migration {
+        version: 10,
+        name: "a deployment's targets kept in send order",
+        sql: super::send_order_schema::SQL,
+    },
 ];
 
 /// Why a migration run did not complete. Nothing was changed in any of these cases.

@@ -35,6 +35,7 @@ mod search;
 mod search_schema;
 #[cfg(test)]
 mod search_tests;
+mod send_order_schema;
 mod settings;
 mod store_windows;
 mod target_rows;
