@@ -43,53 +43,56 @@ const MESSAGE_ONLY: &str = "
     CREATE TABLE messages (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, body BLOB NOT NULL,
         at INTEGER NOT NULL);";
 
-const TODAY: &str = "
+/// The message and transition tables of schema 9 and 10 (which changed only `targets`),
+/// trimmed to the columns a reply writes.
+macro_rules! messages_and_transitions {
+    () => {
+        "
     CREATE TABLE messages (id INTEGER PRIMARY KEY, direction TEXT NOT NULL, topic TEXT NOT NULL,
         body BLOB NOT NULL, at INTEGER NOT NULL, event_type TEXT, deployment_id TEXT,
         store_id TEXT, controller_id TEXT, correlation_id TEXT, outcome TEXT NOT NULL,
         dedupe BLOB);
     CREATE INDEX messages_by_deployment ON messages(deployment_id, id);
     CREATE UNIQUE INDEX messages_dedupe ON messages(dedupe) WHERE dedupe IS NOT NULL;
+    CREATE TABLE transitions (id INTEGER PRIMARY KEY, deployment_id TEXT NOT NULL,
+        store_id TEXT NOT NULL, controller_id TEXT NOT NULL, from_status TEXT NOT NULL,
+        to_status TEXT NOT NULL, at INTEGER NOT NULL);
+    CREATE INDEX transitions_by_deployment ON transitions(deployment_id, id);
+    CREATE INDEX targets_by_controller ON targets(store_id, controller_id);"
+    };
+}
+
+/// Schema 9: targets keyed by store and controller.
+const SCHEMA_9: &str = concat!(
+    "
     CREATE TABLE targets (deployment_id TEXT NOT NULL, position INTEGER NOT NULL,
         store_id TEXT NOT NULL, controller_id TEXT NOT NULL, status TEXT NOT NULL,
         acked_at INTEGER, updated_at INTEGER NOT NULL,
         PRIMARY KEY (deployment_id, store_id, controller_id)) WITHOUT ROWID;
-    CREATE INDEX targets_in_order ON targets(deployment_id, position);
-    CREATE INDEX targets_by_controller ON targets(store_id, controller_id);
-    CREATE TABLE transitions (id INTEGER PRIMARY KEY, deployment_id TEXT NOT NULL,
-        store_id TEXT NOT NULL, controller_id TEXT NOT NULL, from_status TEXT NOT NULL,
-        to_status TEXT NOT NULL, at INTEGER NOT NULL);
-    CREATE INDEX transitions_by_deployment ON transitions(deployment_id, id);";
+    CREATE INDEX targets_in_order ON targets(deployment_id, position);",
+    messages_and_transitions!()
+);
 
-/// The same rows, with the targets kept in send order: replies come back roughly in the order
-/// their commands went out, so consecutive replies update the same pages.
-const BY_POSITION: &str = "
-    CREATE TABLE messages (id INTEGER PRIMARY KEY, direction TEXT NOT NULL, topic TEXT NOT NULL,
-        body BLOB NOT NULL, at INTEGER NOT NULL, event_type TEXT, deployment_id TEXT,
-        store_id TEXT, controller_id TEXT, correlation_id TEXT, outcome TEXT NOT NULL,
-        dedupe BLOB);
-    CREATE INDEX messages_by_deployment ON messages(deployment_id, id);
-    CREATE UNIQUE INDEX messages_dedupe ON messages(dedupe) WHERE dedupe IS NOT NULL;
+/// Schema 10 (`src/history/send_order_schema.rs`): targets kept in send order. Replies come
+/// back roughly in the order their commands went out, so consecutive ones update the same
+/// pages.
+const SCHEMA_10: &str = concat!(
+    "
     CREATE TABLE targets (deployment_id TEXT NOT NULL, position INTEGER NOT NULL,
         store_id TEXT NOT NULL, controller_id TEXT NOT NULL, status TEXT NOT NULL,
         acked_at INTEGER, updated_at INTEGER NOT NULL,
         PRIMARY KEY (deployment_id, position)) WITHOUT ROWID;
-    CREATE UNIQUE INDEX targets_by_id ON targets(deployment_id, store_id, controller_id);
-    CREATE INDEX targets_by_controller ON targets(store_id, controller_id);
-    CREATE TABLE transitions (id INTEGER PRIMARY KEY, deployment_id TEXT NOT NULL,
-        store_id TEXT NOT NULL, controller_id TEXT NOT NULL, from_status TEXT NOT NULL,
-        to_status TEXT NOT NULL, at INTEGER NOT NULL);
-    CREATE INDEX transitions_by_deployment ON transitions(deployment_id, id);";
+    CREATE UNIQUE INDEX targets_by_id ON targets(deployment_id, store_id, controller_id);",
+    messages_and_transitions!()
+);
 
 const MINIMAL_INSERT: &str = "INSERT INTO messages (topic, body, at) VALUES (?1, ?2, ?3)";
-const TODAY_MESSAGE: &str = "INSERT INTO messages (direction, topic, body, at, event_type,
+const MESSAGE_ROW: &str = "INSERT INTO messages (direction, topic, body, at, event_type,
     deployment_id, store_id, controller_id, correlation_id, outcome, dedupe)
     VALUES ('in', ?1, ?2, ?3, 'ack', 'd1', ?4, ?5, ?6, 'applied', ?7)";
-const TODAY_TARGET: &str = "UPDATE targets SET status = 'acknowledged', acked_at = ?3,
+const TARGET_BY_ID: &str = "UPDATE targets SET status = 'acknowledged', acked_at = ?3,
     updated_at = ?3 WHERE deployment_id = 'd1' AND store_id = ?4 AND controller_id = ?5";
-const POSITION_TARGET: &str = "UPDATE targets SET status = 'acknowledged', acked_at = ?3,
-    updated_at = ?3 WHERE deployment_id = 'd1' AND position = ?8";
-const TODAY_TRANSITION: &str = "INSERT INTO transitions (deployment_id, store_id,
+const TRANSITION_ROW: &str = "INSERT INTO transitions (deployment_id, store_id,
     controller_id, from_status, to_status, at) VALUES ('d1', ?4, ?5, 'sent', 'acknowledged', ?3)";
 
 const VARIANTS: [Variant; 6] = [
@@ -99,29 +102,29 @@ const VARIANTS: [Variant; 6] = [
         rows: &[MINIMAL_INSERT],
     },
     Variant {
-        name: "message row as today (3 B-trees)",
-        schema: TODAY,
-        rows: &[TODAY_MESSAGE],
+        name: "the message row (3 B-trees)",
+        schema: SCHEMA_9,
+        rows: &[MESSAGE_ROW],
     },
     Variant {
-        name: "+ target update (3 B-trees)",
-        schema: TODAY,
-        rows: &[TODAY_MESSAGE, TODAY_TARGET],
+        name: "schema 9: + the target update",
+        schema: SCHEMA_9,
+        rows: &[MESSAGE_ROW, TARGET_BY_ID],
     },
     Variant {
-        name: "+ transition row: a reply today",
-        schema: TODAY,
-        rows: &[TODAY_MESSAGE, TODAY_TARGET, TODAY_TRANSITION],
+        name: "schema 9: + the transition (a reply)",
+        schema: SCHEMA_9,
+        rows: &[MESSAGE_ROW, TARGET_BY_ID, TRANSITION_ROW],
     },
     Variant {
-        name: "targets in send order: + target update",
-        schema: BY_POSITION,
-        rows: &[TODAY_MESSAGE, POSITION_TARGET],
+        name: "schema 10: + the target update",
+        schema: SCHEMA_10,
+        rows: &[MESSAGE_ROW, TARGET_BY_ID],
     },
     Variant {
-        name: "targets in send order: a whole reply",
-        schema: BY_POSITION,
-        rows: &[TODAY_MESSAGE, POSITION_TARGET, TODAY_TRANSITION],
+        name: "schema 10: + the transition (a reply)",
+        schema: SCHEMA_10,
+        rows: &[MESSAGE_ROW, TARGET_BY_ID, TRANSITION_ROW],
     },
 ];
 
@@ -183,31 +186,16 @@ fn run(path: &Path, variant: &Variant, n: usize) -> f64 {
                 let controller = format!("c{target}");
                 let at = 1_780_000_000_000_i64 + i as i64;
                 let dedupe = (i as u64).to_le_bytes();
-                for (k, statement) in statements.iter_mut().enumerate() {
-                    if variant.rows[k] == MINIMAL_INSERT {
-                        statement.execute(params![topic, body(i), at]).unwrap();
-                    } else {
-                        let all = params![
-                            topic,
-                            body(i),
-                            at,
-                            store,
-                            controller,
-                            format!("{i:032x}"),
-                            &dedupe[..],
-                            target as i64
-                        ];
-                        // Each statement binds only the parameters it names.
-                        for (j, value) in all.iter().enumerate() {
-                            let index = j + 1;
-                            if index <= statement.parameter_count()
-                                && statement.parameter_name(index).is_some()
-                            {
-                                statement.raw_bind_parameter(index, value).unwrap();
-                            }
+                let (body, correlation) = (body(i), format!("{i:032x}"));
+                // ?1..?7; each statement binds only the ones it names.
+                let all = params![topic, body, at, store, controller, correlation, &dedupe[..]];
+                for statement in &mut statements {
+                    for index in 1..=statement.parameter_count() {
+                        if statement.parameter_name(index).is_some() {
+                            statement.raw_bind_parameter(index, all[index - 1]).unwrap();
                         }
-                        statement.raw_execute().unwrap();
                     }
+                    statement.raw_execute().unwrap();
                 }
             }
         }

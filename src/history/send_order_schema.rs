@@ -4,7 +4,8 @@
 //! back roughly in the order their commands went out, updated rows on different pages: a
 //! commit of 1,000 replies dirtied about 1,000 pages of the table, each written to the WAL
 //! and synced. Keyed by (deployment, position) they share pages. SQLite alone, a reply's rows
-//! at FULL sync: 35,679 replies/s before, 111,371/s after (`benches/reply_rows.rs`).
+//! at FULL sync: 28,951 replies/s before, 80,222/s after (`benches/reply_rows.rs`,
+//! `docs/bench/issue13-reply-rows.txt`).
 //!
 //! (deployment, store, controller) stays unique through an index, which a reply's update
 //! reads but does not change; `targets_in_order` is the key now and goes. Positions are

@@ -68,11 +68,10 @@ pub struct StatusDoc<'a> {
 
 impl<'a> StatusDoc<'a> {
     pub fn new(row: &DeploymentRow, targets: &'a [TargetStatusRow]) -> Self {
-        let head = match status_head(row) {
-            Value::Object(map) => map,
-            _ => serde_json::Map::new(),
-        };
-        Self { head, targets }
+        Self {
+            head: status_head(row),
+            targets,
+        }
     }
 
     /// The same object as the last line of a command that followed a deployment.
@@ -110,8 +109,8 @@ impl serde::Serialize for StatusDoc<'_> {
 }
 
 /// Everything of the status object but its targets.
-fn status_head(row: &DeploymentRow) -> Value {
-    json!({
+fn status_head(row: &DeploymentRow) -> serde_json::Map<String, Value> {
+    let Value::Object(head) = json!({
         "deployment_id": row.deployment_id,
         "firmware_version": row.firmware_version,
         "checksum": row.checksum,
@@ -127,7 +126,10 @@ fn status_head(row: &DeploymentRow) -> Value {
         "policy": row.policy,
         "waves": storefleet::engine::plan_waves(row.target_count as usize, &row.policy),
         "counts": counts_json(&row.counts),
-    })
+    }) else {
+        unreachable!("a json! object literal is an object")
+    };
+    head
 }
 
 /// Reads a deployment's row from the history; refused when the id is unknown.
