@@ -12,6 +12,7 @@ use super::status::{StatusCounts, TargetStatus};
 use super::target::Target;
 use super::target_index::TargetIndex;
 use super::time::Millis;
+use super::wave_tally::WaveTallies;
 use crate::protocol::Id;
 
 /// Everything needed to resume a deployment in another process: what
@@ -37,6 +38,8 @@ pub struct Deployment {
     /// (store id, controller id) -> target index.
     index: TargetIndex,
     pub(crate) counts: StatusCounts,
+    /// The same, per wave (`wave_tally.rs`): changed only together with `counts`.
+    pub(crate) wave_tallies: WaveTallies,
     /// Queued targets without a command, in order, for the rollout policy to release.
     /// Target indexes as `u32` (half the bytes while a large deployment waits).
     pub(crate) waiting: VecDeque<u32>,
@@ -93,10 +96,11 @@ impl Deployment {
                 Some(*end)
             })
             .collect();
-        Self {
+        let mut deployment = Self {
             state,
             index,
             counts,
+            wave_tallies: WaveTallies::new(plan.len()),
             waiting,
             plan,
             wave_ends,
@@ -104,7 +108,13 @@ impl Deployment {
             in_flight_by_store,
             gates,
             wake_at: None,
+        };
+        for i in 0..deployment.state.targets.len() {
+            let wave = deployment.wave_of(i);
+            let status = deployment.state.targets[i].status();
+            deployment.wave_tallies.add(wave, status);
         }
+        deployment
     }
 
     /// Counts one more (`up`) or one fewer target of `store_id` in flight.
@@ -193,17 +203,6 @@ impl Deployment {
         u32::try_from(wave).unwrap_or(u32::MAX)
     }
 
-    /// Target indexes of wave `wave`.
-    pub(crate) fn wave_range(&self, wave: u32) -> std::ops::Range<usize> {
-        let wave = wave as usize;
-        let start = match wave.checked_sub(1) {
-            Some(previous) => self.wave_ends.get(previous).copied().unwrap_or(0),
-            None => 0,
-        };
-        let end = self.wave_ends.get(wave).copied().unwrap_or(start);
-        start..end
-    }
-
     /// Every wave and how it went.
     pub fn waves(&self) -> Vec<WaveProgress> {
         (0..self.plan.len())
@@ -211,26 +210,18 @@ impl Deployment {
             .collect()
     }
 
-    /// How wave `wave` went so far (walks only its own targets).
+    /// How wave `wave` went so far (from its tally: no walk over its targets).
     pub fn wave_progress(&self, wave: u32) -> Option<WaveProgress> {
         let size = *self.plan.get(wave as usize)?;
-        let mut progress = WaveProgress {
+        let tally = self.wave_tallies.get(wave);
+        Some(WaveProgress {
             index: wave,
             size,
             started: wave < self.state.control.waves_started,
-            completed: 0,
-            failed: 0,
-            finished: true,
-        };
-        for target in self.state.targets.get(self.wave_range(wave))? {
-            match target.status() {
-                TargetStatus::Completed => progress.completed += 1,
-                TargetStatus::Failed | TargetStatus::TimedOut => progress.failed += 1,
-                _ => {}
-            }
-            progress.finished &= target.status().is_terminal();
-        }
-        Some(progress)
+            completed: tally.completed,
+            failed: tally.failed,
+            finished: tally.finished(),
+        })
     }
 
     /// The last wave started, if any.

@@ -271,6 +271,7 @@ impl Engine {
                 let number = target.current.number.saturating_add(1);
                 target.begin_attempt(number, now);
                 d.counts.shift(from, TargetStatus::Queued);
+                d.wave_tallies.shift(wave, from, TargetStatus::Queued);
                 d.waiting.push_back(target_number(index));
                 fx.transitions.push(Transition {
                     deployment_id: deployment_id.clone(),

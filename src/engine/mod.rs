@@ -80,6 +80,7 @@ mod target;
 mod target_index;
 mod time;
 mod timeouts;
+mod wave_tally;
 
 #[cfg(test)]
 mod tests;

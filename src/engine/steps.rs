@@ -37,6 +37,7 @@ impl Engine {
         self.deadlines
             .on_status_change(slot, index, attempt.sent_at(), &timeouts, from, to);
         d.counts.shift(from, to);
+        d.wave_tallies.shift(wave, from, to);
         let in_flight_change = (attempt.update.is_some() && from.is_terminal() != to.is_terminal())
             .then(|| (target.store_id.clone(), from.is_terminal()));
         let errors = if matches!(to, TargetStatus::Failed | TargetStatus::Skipped) {

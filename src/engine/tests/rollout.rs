@@ -641,3 +641,75 @@ fn a_cancelled_deployment_with_held_back_targets_restores() {
         DeploymentState::Cancelled
     );
 }
+
+/// Each wave's progress as a walk over its targets: what the tallies kept as statuses change
+/// must always agree with.
+fn walked_waves(engine: &Engine, deployment_id: &Id) -> Vec<crate::engine::WaveProgress> {
+    let d = engine.deployment(deployment_id).expect("deployment");
+    let mut waves: Vec<crate::engine::WaveProgress> = d
+        .plan()
+        .iter()
+        .enumerate()
+        .map(|(i, &size)| crate::engine::WaveProgress {
+            index: i as u32,
+            size,
+            started: (i as u32) < d.state().control.waves_started,
+            completed: 0,
+            failed: 0,
+            finished: true,
+        })
+        .collect();
+    for (i, target) in d.targets().iter().enumerate() {
+        let w = &mut waves[d.wave_of(i) as usize];
+        match target.status() {
+            TargetStatus::Completed => w.completed += 1,
+            TargetStatus::Failed | TargetStatus::TimedOut => w.failed += 1,
+            _ => {}
+        }
+        w.finished &= target.status().is_terminal();
+    }
+    waves
+}
+
+#[test]
+fn wave_tallies_agree_with_the_targets_through_failures_retries_and_a_restore() {
+    let policy = RolloutPolicy {
+        min_success_pct: 50,
+        ..canary(2, 3)
+    };
+    let mut run = Rollout::new(keys(8), policy);
+    let check = |run: &Rollout, when: &str| {
+        assert_eq!(
+            run.summary().waves,
+            walked_waves(&run.engine, &run.deployment_id),
+            "{when}"
+        );
+    };
+    check(&run, "after create");
+    run.finish(0, true, 100);
+    check(&run, "one canary completed");
+    run.finish(1, false, 200);
+    check(&run, "the other failed");
+    let fx = run
+        .engine
+        .retry(&run.deployment_id, at(300))
+        .expect("retry");
+    run.note(&fx);
+    check(&run, "after the retry");
+    run.finish(1, true, 400);
+    check(&run, "the retried canary completed");
+    for i in run.released() {
+        if i >= 2 {
+            run.finish(i, i % 2 == 0, 500 + i as u64);
+            check(&run, &format!("target {i} finished"));
+        }
+    }
+    let saved = run.engine.snapshot(&run.deployment_id).expect("snapshot");
+    let mut engine = Engine::new();
+    engine.restore(saved).expect("restore");
+    assert_eq!(
+        engine.summary(&run.deployment_id).expect("summary").waves,
+        walked_waves(&engine, &run.deployment_id),
+        "after a restore"
+    );
+}
