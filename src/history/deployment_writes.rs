@@ -4,11 +4,12 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::inventory::{ControllerSeen, record_seen};
 use super::observed::{ObservedChange, write_observed};
 use super::ownership::{BrokerIdentity, NewRequest, write_ownership};
+use super::recent_inbound::{Pending, RecentInbound, Seen, deferred_row};
 use super::run_by::{RunBy, write_run_by};
 use super::{History, HistoryError};
 use crate::engine::{
@@ -148,6 +149,9 @@ pub struct Written {
     pub new_messages: usize,
 }
 
+/// The outcome of a reply recorded for a deployment another process drives.
+const DEFERRED: &str = "deferred";
+
 fn ms(at: Millis) -> i64 {
     i64::try_from(at.0).unwrap_or(i64::MAX)
 }
@@ -159,7 +163,7 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, HistoryError> {
 /// The 8 bytes that identify an inbound message: the same bytes on the same topic are the
 /// same message (an oversized one is known by its size and MD5, since only an excerpt is
 /// kept). The first half of the MD5 that migration 7 carried over, so old rows still match.
-fn dedupe_key(m: &MessageRecord) -> [u8; 8] {
+pub(super) fn dedupe_key(m: &MessageRecord) -> [u8; 8] {
     use md5::{Digest, Md5};
     let mut h = Md5::new();
     h.update(m.direction.as_str().as_bytes());
@@ -207,7 +211,26 @@ fn command_columns(c: Option<&CommandRecord>) -> CommandColumns {
 impl History {
     /// Stores `batch` atomically.
     pub fn write_batch(&mut self, batch: &Batch) -> Result<Written, HistoryError> {
-        let tx = self.conn_mut().transaction()?;
+        let has_inbound = batch
+            .messages
+            .iter()
+            .any(|m| m.direction == MessageDirection::In);
+        if has_inbound && self.recent.is_none() {
+            self.recent = Some(RecentInbound::load(&self.conn)?);
+        }
+        let History { conn, recent, .. } = self;
+        // IMMEDIATE: the write lock from the start, so that the rows other processes added,
+        // read first, are all there is until this batch commits.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let no_window = RecentInbound::default();
+        let window = match recent.as_mut() {
+            Some(window) if has_inbound => {
+                window.catch_up(&tx)?;
+                &*window
+            }
+            _ => &no_window,
+        };
+        let mut inbound = Pending::over(window);
         let mut written = Written::default();
         {
             let mut insert_deployment = tx.prepare_cached(
@@ -348,16 +371,11 @@ impl History {
                     errors_json(&t.errors)?,
                 ])?;
             }
-            // A message another process recorded as deferred (it did not drive the
-            // deployment) takes the outcome of the process that applied it.
             let mut insert_inbound = tx.prepare_cached(
                 "INSERT INTO messages (direction, topic, body, at, event_type, deployment_id,
                     store_id, controller_id, correlation_id, outcome, reason, dedupe, body_size,
                     body_md5)
-                 VALUES ('in', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                 ON CONFLICT (dedupe) WHERE dedupe IS NOT NULL DO UPDATE SET
-                    outcome = excluded.outcome, reason = excluded.reason
-                 WHERE messages.outcome = 'deferred' AND excluded.outcome <> 'deferred'",
+                 VALUES ('in', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             // A command's row is its outbox entry: written once, before it is published.
             let mut insert_command = tx.prepare_cached(
@@ -369,23 +387,57 @@ impl History {
             for m in &batch.messages {
                 match m.direction {
                     MessageDirection::In => {
-                        written.new_messages += insert_inbound.execute(params![
-                            m.topic,
-                            &m.body[..],
-                            ms(m.at),
-                            m.event_type,
-                            m.deployment_id,
-                            m.store_id,
-                            m.controller_id,
-                            m.correlation_id,
-                            m.outcome,
-                            m.reason,
-                            &dedupe_key(m)[..],
-                            m.oversize
-                                .as_ref()
-                                .map(|o| i64::try_from(o.size).unwrap_or(i64::MAX)),
-                            m.oversize.as_ref().map(|o| o.md5.as_str()),
-                        ])?;
+                        let key = dedupe_key(m);
+                        let known = match inbound.get(&key) {
+                            Some(seen) => Some(seen),
+                            None => deferred_row(&tx, &key)?,
+                        };
+                        match known {
+                            // Left for this deployment's driver by another process: it takes
+                            // the outcome of the process that applied it.
+                            Some(seen) if seen.deferred && m.outcome != DEFERRED => {
+                                written.new_messages += tx
+                                    .prepare_cached(
+                                        "UPDATE messages SET outcome = ?2, reason = ?3
+                                         WHERE id = ?1 AND outcome = 'deferred'",
+                                    )?
+                                    .execute(params![seen.id, m.outcome, m.reason])?;
+                                inbound.note(
+                                    key,
+                                    Seen {
+                                        deferred: false,
+                                        ..seen
+                                    },
+                                );
+                            }
+                            // Recorded already: a redelivery.
+                            Some(_) => {}
+                            None => {
+                                insert_inbound.execute(params![
+                                    m.topic,
+                                    &m.body[..],
+                                    ms(m.at),
+                                    m.event_type,
+                                    m.deployment_id,
+                                    m.store_id,
+                                    m.controller_id,
+                                    m.correlation_id,
+                                    m.outcome,
+                                    m.reason,
+                                    &key[..],
+                                    m.oversize
+                                        .as_ref()
+                                        .map(|o| i64::try_from(o.size).unwrap_or(i64::MAX)),
+                                    m.oversize.as_ref().map(|o| o.md5.as_str()),
+                                ])?;
+                                written.new_messages += 1;
+                                let seen = Seen {
+                                    id: tx.last_insert_rowid(),
+                                    deferred: m.outcome == DEFERRED,
+                                };
+                                inbound.note(key, seen);
+                            }
+                        }
                     }
                     MessageDirection::Out => {
                         insert_command.execute(params![
@@ -450,7 +502,18 @@ impl History {
             write_run_by(&tx, &batch.run_by)?;
             write_observed(&tx, &batch.observed)?;
         }
+        let changes = inbound.into_changes();
+        let last_id: i64 = if has_inbound {
+            tx.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+                r.get(0)
+            })?
+        } else {
+            0
+        };
         tx.commit()?;
+        if has_inbound && let Some(window) = recent.as_mut() {
+            window.commit(changes, last_id);
+        }
         Ok(written)
     }
 

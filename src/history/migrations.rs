@@ -100,6 +100,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "a deployment's targets kept in send order",
         sql: super::send_order_schema::SQL,
     },
+    Migration {
+        version: 11,
+        name: "redelivered messages recognised against the recent ones",
+        sql: super::recent_schema::SQL,
+    },
 ];
 
 /// Why a migration run did not complete. Nothing was changed in any of these cases.

@@ -26,6 +26,8 @@ mod private_file;
 mod prune;
 #[cfg(test)]
 mod prune_tests;
+mod recent_inbound;
+mod recent_schema;
 mod rollout_schema;
 #[cfg(test)]
 mod rollout_tests;
@@ -118,6 +120,9 @@ pub enum HistoryError {
 pub struct History {
     conn: Connection,
     path: PathBuf,
+    /// The inbound messages recorded lately, read on the first write of one
+    /// (`recent_inbound.rs`).
+    recent: Option<recent_inbound::RecentInbound>,
 }
 
 impl History {
@@ -175,6 +180,7 @@ impl History {
         Ok(Self {
             conn,
             path: path.to_path_buf(),
+            recent: None,
         })
     }
 
