@@ -1,8 +1,9 @@
 //! The bound under the ingest target: how many replies a second SQLite itself takes on this
 //! machine when each is persisted as Storefleet must (WAL, `synchronous=FULL`, a commit per
-//! batch as the writer makes them), for a minimal schema and for the rows a reply costs
-//! today (schema 9's tables and indexes, trimmed to the columns a reply touches). Plain rusqlite, no Storefleet code: what is printed is the floor the history
-//! writer cannot beat, to set beside the fleet bench's end-to-end ingest figure.
+//! batch as the writer makes them), for a minimal schema and for the rows a reply costs under
+//! schemas 9, 10 and 11 (their tables and indexes, trimmed to the columns a reply touches).
+//! Plain rusqlite, no Storefleet code: what is printed is the floor the history writer cannot
+//! beat, to set beside the fleet bench's end-to-end ingest figure.
 //!
 //!     cargo bench -p storefleet --bench reply_rows
 //!     STOREFLEET_BENCH_REPLIES=20000 cargo bench -p storefleet --bench reply_rows   # quick

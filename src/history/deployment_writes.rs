@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use super::inventory::{ControllerSeen, record_seen};
 use super::observed::{ObservedChange, write_observed};
 use super::ownership::{BrokerIdentity, NewRequest, write_ownership};
-use super::recent_inbound::{Pending, RecentInbound, Seen, deferred_row};
+use super::recent_inbound::{Pending, RecentInbound, Seen, any_deferred, deferred_row};
 use super::run_by::{RunBy, write_run_by};
 use super::{History, HistoryError};
 use crate::engine::{
@@ -231,6 +231,9 @@ impl History {
             _ => &no_window,
         };
         let mut inbound = Pending::over(window);
+        // Deferred rows are rare (another process drove the deployment): when there are none,
+        // a new message need not look for one.
+        let any_deferred = has_inbound && any_deferred(&tx)?;
         let mut written = Written::default();
         {
             let mut insert_deployment = tx.prepare_cached(
@@ -272,6 +275,17 @@ impl History {
                     cancel_acked_at = excluded.cancel_acked_at,
                     cancel_withdrawn = excluded.cancel_withdrawn",
             )?;
+            // The usual write: a target already stored, found by its key (send order). The
+            // identity is checked too; a target not found so (its deployment created in this
+            // batch, or pruned by another process) goes through the upsert above.
+            let mut update_target = tx.prepare_cached(
+                "UPDATE targets SET status = ?5, attempt = ?6, errors = ?7, updated_at = ?8,
+                    update_cid = ?9, update_sent_at = ?10, update_acked_at = ?11,
+                    update_withdrawn = ?12, cancel_cid = ?13, cancel_sent_at = ?14,
+                    cancel_acked_at = ?15, cancel_withdrawn = ?16
+                 WHERE deployment_id = ?1 AND position = ?2 AND store_id = ?3
+                    AND controller_id = ?4",
+            )?;
             let mut upsert_attempt = tx.prepare_cached(
                 "INSERT OR REPLACE INTO attempts (deployment_id, store_id, controller_id, number,
                     status, updated_at, errors, update_cid, update_sent_at, update_acked_at,
@@ -308,13 +322,16 @@ impl History {
                     )
                 })
             });
-            let new_targets = new_targets.filter(|(key, ..)| !last.contains(key));
-            for ((deployment_id, store_id, controller_id), position, current, earlier) in
-                new_targets.chain(updates.iter().copied())
+            let new_targets = new_targets
+                .filter(|(key, ..)| !last.contains(key))
+                .map(|t| (true, t));
+            let updates = updates.iter().map(|&t| (false, t));
+            for (new, ((deployment_id, store_id, controller_id), position, current, earlier)) in
+                new_targets.chain(updates)
             {
                 let (ucid, usent, uacked, uwithdrawn) = command_columns(current.update.as_ref());
                 let (ccid, csent, cacked, cwithdrawn) = command_columns(current.cancel.as_deref());
-                upsert_target.execute(params![
+                let columns = params![
                     deployment_id,
                     position as i64,
                     store_id,
@@ -331,7 +348,10 @@ impl History {
                     csent,
                     cacked,
                     cwithdrawn,
-                ])?;
+                ];
+                if new || update_target.execute(columns)? == 0 {
+                    upsert_target.execute(columns)?;
+                }
                 for a in earlier {
                     let (ucid, usent, uacked, uwithdrawn) = command_columns(a.update.as_ref());
                     let (ccid, csent, cacked, cwithdrawn) = command_columns(a.cancel.as_deref());
@@ -390,7 +410,8 @@ impl History {
                         let key = dedupe_key(m);
                         let known = match inbound.get(&key) {
                             Some(seen) => Some(seen),
-                            None => deferred_row(&tx, &key)?,
+                            None if any_deferred => deferred_row(&tx, &key)?,
+                            None => None,
                         };
                         match known {
                             // Left for this deployment's driver by another process: it takes

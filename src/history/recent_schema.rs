@@ -50,8 +50,10 @@ mod tests {
         let ten = MIGRATIONS.iter().position(|m| m.version == 10).unwrap();
         {
             let mut old = History::open_with(&path, &MIGRATIONS[..=ten]).unwrap();
-            let mut batch = Batch::default();
-            batch.messages = vec![reply(1, "applied"), reply(2, "deferred")];
+            let batch = Batch {
+                messages: vec![reply(1, "applied"), reply(2, "deferred")],
+                ..Batch::default()
+            };
             assert_eq!(old.write_batch(&batch).unwrap().new_messages, 2);
         }
         let mut history = History::open(&path).unwrap();
@@ -70,12 +72,35 @@ mod tests {
             indexes.iter().any(|i| i == "messages_deferred"),
             "{indexes:?}"
         );
-        let mut batch = Batch::default();
-        batch.messages = vec![
-            reply(1, "applied"),
-            reply(2, "applied"),
-            reply(3, "applied"),
-        ];
+        // The writer's two looks for deferred rows use that index, not a scan.
+        for (sql, key) in [
+            (super::super::recent_inbound::ANY_DEFERRED, None),
+            (
+                super::super::recent_inbound::DEFERRED_ROW,
+                Some(vec![0_u8; 8]),
+            ),
+        ] {
+            let plan: Vec<String> = history
+                .conn()
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(rusqlite::params_from_iter(key), |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter().any(|p| p.contains("messages_deferred")),
+                "{sql}: {plan:?}"
+            );
+        }
+        let batch = Batch {
+            messages: vec![
+                reply(1, "applied"),
+                reply(2, "applied"),
+                reply(3, "applied"),
+            ],
+            ..Batch::default()
+        };
         // The deferred one takes its outcome, the new one is written: two changes.
         assert_eq!(history.write_batch(&batch).unwrap().new_messages, 2);
         let outcomes: Vec<String> = history
