@@ -15,7 +15,8 @@
 //!   before anything newer. The window holds eight times that.
 //! - A duplicate older than the window is recorded again; the engine changes nothing for
 //!   it (it is a repeat of a reply already applied). A `deferred` row is the exception: it
-//!   is found through its own small index whatever its age (see `write_inbound`).
+//!   is found through its own small index whatever its age (`deferred_row`, called
+//!   from `History::write_batch`).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -202,12 +203,13 @@ pub(super) fn deferred_row(conn: &Connection, key: &Key) -> rusqlite::Result<Opt
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::{Batch, History, MessageDirection, MessageRecord};
     use super::*;
     use crate::engine::Millis;
 
-    fn reply(n: usize, outcome: &str) -> MessageRecord {
+    /// An inbound message for deployment `dep`; `n` makes its body, so its key.
+    pub(in crate::history) fn reply(n: usize, outcome: &str) -> MessageRecord {
         MessageRecord {
             direction: MessageDirection::In,
             topic: "stores/s/controllers/c/events".into(),

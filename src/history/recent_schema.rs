@@ -21,25 +21,8 @@ pub(super) const SQL: &str = r#"
 #[cfg(test)]
 mod tests {
     use super::super::migrations::MIGRATIONS;
-    use super::super::{Batch, History, MessageDirection, MessageRecord};
-    use crate::engine::Millis;
-
-    fn reply(n: u32, outcome: &str) -> MessageRecord {
-        MessageRecord {
-            direction: MessageDirection::In,
-            topic: "stores/s/controllers/c/events".into(),
-            body: format!(r#"{{"n":{n}}}"#).into_bytes().into(),
-            at: Millis(1_000),
-            event_type: None,
-            deployment_id: Some("dep".into()),
-            store_id: None,
-            controller_id: None,
-            correlation_id: None,
-            outcome: outcome.into(),
-            reason: None,
-            oversize: None,
-        }
-    }
+    use super::super::recent_inbound::tests::reply;
+    use super::super::{Batch, History};
 
     /// Messages recorded under schema 10 are still recognised, and a deferred one still
     /// takes the outcome of the process that applies it.
