@@ -8,6 +8,7 @@
 
 mod driver_locks;
 mod events;
+mod held_seen;
 pub mod new_deployment;
 mod owner;
 mod session_lock;
