@@ -1,7 +1,8 @@
 //! The bound under the ingest target: how many replies a second SQLite itself takes on this
 //! machine when each is persisted as Storefleet must (WAL, `synchronous=FULL`, a commit per
 //! batch as the writer makes them), for a minimal schema and for the rows a reply costs under
-//! schemas 9, 10 and 11 (their tables and indexes, trimmed to the columns a reply touches).
+//! schemas 9, 10 and 11 (their tables and indexes, trimmed to the columns a reply touches),
+//! and under schema 11 with the inventory's write per reply as session 8 made it and as now.
 //! Plain rusqlite, no Storefleet code: what is printed is the floor the history writer cannot
 //! beat, to set beside the fleet bench's end-to-end ingest figure.
 //!
@@ -116,6 +117,21 @@ const SCHEMA_11: &str = concat!(
     transitions_table!()
 );
 
+/// Schema 11 with the inventory (`src/history/inventory_schema.rs`): a reply also moves its
+/// controller's last-seen time on. Controllers are keyed by (store, controller), so replies
+/// that follow the send order still jump between stores, a page each.
+const SCHEMA_11_INVENTORY: &str = concat!(
+    send_order_targets!(),
+    messages_table!(),
+    "
+    CREATE INDEX messages_deferred ON messages(dedupe) WHERE outcome = 'deferred';",
+    transitions_table!(),
+    "
+    CREATE TABLE controllers (store_id TEXT NOT NULL, controller_id TEXT NOT NULL,
+        source TEXT NOT NULL, added_at INTEGER NOT NULL, last_seen INTEGER,
+        PRIMARY KEY (store_id, controller_id)) WITHOUT ROWID;"
+);
+
 const MINIMAL_INSERT: &str = "INSERT INTO messages (topic, body, at) VALUES (?1, ?2, ?3)";
 const MESSAGE_ROW: &str = "INSERT INTO messages (direction, topic, body, at, event_type,
     deployment_id, store_id, controller_id, correlation_id, outcome, dedupe)
@@ -127,7 +143,18 @@ const DEFERRED_PROBE: &str =
 const TRANSITION_ROW: &str = "INSERT INTO transitions (deployment_id, store_id,
     controller_id, from_status, to_status, at) VALUES ('d1', ?4, ?5, 'sent', 'acknowledged', ?3)";
 
-const VARIANTS: [Variant; 8] = [
+/// Session 8's writer: every reply upserts its controller (`inventory::record_seen`).
+const INVENTORY_UPSERT: &str = "INSERT INTO controllers (store_id, controller_id, source,
+    added_at, last_seen) VALUES (?4, ?5, 'discovered', 0, ?3)
+    ON CONFLICT (store_id, controller_id) DO UPDATE SET last_seen = excluded.last_seen
+    WHERE excluded.last_seen IS NOT NULL AND (last_seen IS NULL OR excluded.last_seen > last_seen)";
+/// Under load the writer only adds controllers the inventory lacks (`record_discovered`) and
+/// holds last-seen times back (`service/held_seen.rs`): a known controller is a look.
+const INVENTORY_DISCOVERED: &str = "INSERT INTO controllers (store_id, controller_id, source,
+    added_at, last_seen) VALUES (?4, ?5, 'discovered', 0, ?3)
+    ON CONFLICT (store_id, controller_id) DO NOTHING";
+
+const VARIANTS: [Variant; 10] = [
     Variant {
         name: "1 row a reply, no index (the floor)",
         schema: MESSAGE_ONLY,
@@ -168,6 +195,28 @@ const VARIANTS: [Variant; 8] = [
         schema: SCHEMA_11,
         rows: &[DEFERRED_PROBE, MESSAGE_ROW, TARGET_BY_ID, TRANSITION_ROW],
     },
+    Variant {
+        name: "a reply + inventory upsert (session 8)",
+        schema: SCHEMA_11_INVENTORY,
+        rows: &[
+            DEFERRED_PROBE,
+            MESSAGE_ROW,
+            TARGET_BY_ID,
+            TRANSITION_ROW,
+            INVENTORY_UPSERT,
+        ],
+    },
+    Variant {
+        name: "a reply + inventory if new (held times)",
+        schema: SCHEMA_11_INVENTORY,
+        rows: &[
+            DEFERRED_PROBE,
+            MESSAGE_ROW,
+            TARGET_BY_ID,
+            TRANSITION_ROW,
+            INVENTORY_DISCOVERED,
+        ],
+    },
 ];
 
 fn open(path: &Path, schema: &str) -> Connection {
@@ -191,14 +240,20 @@ fn open(path: &Path, schema: &str) -> Connection {
                      status, updated_at) VALUES ('d1', ?1, ?2, ?3, 'sent', 0)",
                 )
                 .unwrap();
+            // The fleet is in the inventory already (imported, or heard before).
+            let mut controller = (schema == SCHEMA_11_INVENTORY).then(|| {
+                tx.prepare(
+                    "INSERT INTO controllers (store_id, controller_id, source, added_at)
+                     VALUES (?1, ?2, 'imported', 0)",
+                )
+                .unwrap()
+            });
             for i in 0..TARGETS {
-                insert
-                    .execute(params![
-                        i as i64,
-                        format!("s{}", i % 1_000),
-                        format!("c{i}")
-                    ])
-                    .unwrap();
+                let (store, id) = (format!("s{}", i % 1_000), format!("c{i}"));
+                insert.execute(params![i as i64, store, id]).unwrap();
+                if let Some(controller) = &mut controller {
+                    controller.execute(params![store, id]).unwrap();
+                }
             }
         }
         tx.commit().unwrap();

@@ -379,6 +379,37 @@ async fn persistent_session_keeps_unacked_and_offline_messages() {
     assert!(redelivered.duplicate, "a redelivery carries DUP");
 }
 
+/// The mark a connection sends its own session comes back after every message the broker
+/// kept for it, once, and is not reported as a publish of the caller's; with nothing kept it
+/// comes back at once. This is what tells a `cancel` it may act (DESIGN.md section 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backlog_mark_comes_back_after_everything_the_broker_kept() {
+    let broker = Mosquitto::start();
+    let id = client_id("backlog");
+    let ack = topic("s3", "c3", "ack");
+
+    let mut first = Recorder::start(config(&broker.url(), &id));
+    assert!(!first.connected().await);
+    first
+        .until("the first connection's mark", |r| !r.marks.is_empty())
+        .await;
+    assert_eq!(first.marks, vec![(0, true)], "nothing was kept: at once");
+    first.link.shutdown().await;
+
+    let mut other = OtherClient::connect(broker.port(), "backlog-other").await;
+    for n in 0..300 {
+        other.publish(&ack, format!("kept-{n}")).await;
+    }
+    let mut second = Recorder::start(config(&broker.url(), &id));
+    assert!(second.connected().await, "the broker kept the session");
+    second
+        .until("the mark", |r| r.marks.iter().any(|(_, current)| *current))
+        .await;
+    assert_eq!(second.marks, vec![(300, true)], "after all 300 kept");
+    assert!(second.published.is_empty(), "{:?}", second.published);
+    assert!(!second.unmarked && second.refused.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_session_survives_a_dropped_link() {
     let broker = Mosquitto::start();

@@ -47,6 +47,15 @@ pub enum LinkEvent {
     SubscribeRefused {
         filter: String,
     },
+    /// A marker the link published to its own session came back (`session.rs`). When
+    /// `current`, it is this connection's: every message the broker held for the session
+    /// before it has been delivered. Ack it like a message, after those before it.
+    BacklogMark {
+        ack: AckToken,
+        current: bool,
+    },
+    /// The broker refused the marker's subscription: the end of the backlog cannot be told.
+    BacklogUnmarked,
 }
 
 /// How many leading bytes of an oversized body are kept.

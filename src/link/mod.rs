@@ -104,6 +104,7 @@ impl Link {
         };
         let session = session::Session::new(
             subscription_filters(&config.topic_prefix),
+            session::marker_topic(config.topic_prefix.as_str(), &config.client_id),
             config.inflight,
             config.max_body,
             events_tx,

@@ -121,6 +121,21 @@ impl Outbound {
         self.unsent = self.held.keys().copied().collect();
     }
 
+    /// Drops every publish held under `id` that is not in flight (after [`Self::connection_lost`]:
+    /// all of them), so that it is not sent again.
+    pub fn forget(&mut self, id: u64) {
+        let unsent: Vec<u64> = self
+            .unsent
+            .iter()
+            .copied()
+            .filter(|seq| self.held.get(seq).is_some_and(|h| h.id == id))
+            .collect();
+        self.unsent.retain(|seq| !unsent.contains(seq));
+        for seq in unsent {
+            self.held.remove(&seq);
+        }
+    }
+
     #[cfg(test)]
     pub fn held(&self) -> usize {
         self.held.len()
@@ -146,6 +161,20 @@ mod tests {
             out.mark_sent();
         }
         sent
+    }
+
+    /// A forgotten publish is not sent again after a reconnect; the others keep their order.
+    #[test]
+    fn a_forgotten_publish_is_not_resent() {
+        let mut out = Outbound::new(4);
+        for id in [1, 99, 2, 99] {
+            out.accept(held(id));
+        }
+        assert_eq!(send_all(&mut out), [1, 99, 2, 99]);
+        out.connection_lost();
+        out.forget(99);
+        assert_eq!(out.held(), 2);
+        assert_eq!(send_all(&mut out), [1, 2]);
     }
 
     #[test]

@@ -9,10 +9,20 @@
 //! Per connection: when the broker did not keep the session, subscribe to both topic families
 //! and hold publishes until the SUBACK, so that no reply to a command can arrive before the
 //! subscription exists. Then send everything held, oldest first.
+//!
+//! The end of the backlog: a broker that kept the session delivers what it held first, and
+//! gives no sign when that is done. So every connection also subscribes to a topic of its own
+//! session ([`marker_topic`]) and, once subscribed, publishes a fresh nonce to it, after what
+//! it holds. The broker queues that message behind the ones it kept for the session, so its
+//! return means they have all been delivered ([`LinkEvent::BacklogMark`]). Decided: a
+//! marker not acknowledged on its connection is not sent again; one that comes back from an
+//! earlier connection, or from anyone else, is acked and passed on as not current; a refused
+//! subscription is reported, and the caller falls back on waiting for a quiet moment.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use bytes::Bytes;
 use rumqttc::{AsyncClient, Event, Outgoing, Packet, Publish, QoS, SubAck};
 use rumqttc::{SubscribeFilter, SubscribeReasonCode};
 use tokio::sync::{mpsc, watch};
@@ -27,6 +37,22 @@ use super::publisher::PublishRequest;
 /// How long a graceful shutdown waits for DISCONNECT to be written.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// The id under which the marker is held with the caller's publishes: its PUBACK is not
+/// reported (callers number theirs from 0).
+const MARKER_ID: u64 = u64::MAX;
+
+/// The topic a session's backlog marker goes to: outside both protocol families (no
+/// controller and no other Storefleet hears it), named by a hash of the client id (which
+/// may hold characters a topic cannot), so that it stays one subscription per session.
+pub(crate) fn marker_topic(prefix: &str, client_id: &str) -> String {
+    use md5::{Digest, Md5};
+    let digest = Md5::digest(client_id.as_bytes());
+    format!(
+        "{prefix}/storefleet/sessions/{}/backlog",
+        hex::encode(&digest[..8])
+    )
+}
+
 /// The session's inputs.
 pub(crate) struct Inputs {
     pub wire: mpsc::Receiver<Wire>,
@@ -40,10 +66,13 @@ struct Connection {
     client: AsyncClient,
     /// Subscriptions are in place (or kept by the broker): publishes may go out.
     ready: bool,
+    /// This connection's backlog marker.
+    nonce: String,
 }
 
 pub(crate) struct Session {
     filters: [String; 2],
+    marker: String,
     outbound: Outbound,
     connection: Option<Connection>,
     connections: u64,
@@ -63,6 +92,7 @@ pub(crate) struct Session {
 impl Session {
     pub fn new(
         filters: [String; 2],
+        marker: String,
         inflight: u16,
         max_body: usize,
         events: mpsc::Sender<LinkEvent>,
@@ -71,6 +101,7 @@ impl Session {
     ) -> Self {
         Self {
             filters,
+            marker,
             outbound: Outbound::new(inflight),
             connection: None,
             connections: 0,
@@ -146,14 +177,16 @@ impl Session {
                 self.connections += 1;
                 self.acks.clear();
                 self.outbound.connection_lost();
-                if !session_present {
-                    self.subscribe(&client);
-                }
+                // An earlier connection's marker is stale: not sent again (a broker that
+                // dropped the connection over it would otherwise drop every one).
+                self.outbound.forget(MARKER_ID);
+                self.subscribe(&client, !session_present);
                 let ready = session_present;
                 self.connection = Some(Connection {
                     number: self.connections,
                     client,
                     ready,
+                    nonce: uuid::Uuid::new_v4().simple().to_string(),
                 });
                 if ready {
                     self.set_state(LinkState::Connected { session_present });
@@ -183,12 +216,14 @@ impl Session {
         }
     }
 
-    /// Queues the SUBSCRIBE on a fresh connection's empty queue; if even that fails, the
-    /// connection is already gone and a `Down` follows.
-    fn subscribe(&self, client: &AsyncClient) {
-        let filters = self
-            .filters
-            .iter()
+    /// Queues the SUBSCRIBE on a fresh connection's empty queue: both families when the
+    /// broker did not keep them, and the marker's topic, last, every time (a session made
+    /// before the marker existed lacks it). If even that fails, the connection is already gone
+    /// and a `Down` follows.
+    fn subscribe(&self, client: &AsyncClient, families: bool) {
+        let families = self.filters.iter().filter(|_| families);
+        let filters = families
+            .chain(std::iter::once(&self.marker))
             .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
         if let Err(e) = client.try_subscribe_many(filters) {
             tracing::warn!(error = %e, "cannot queue the subscription");
@@ -198,7 +233,9 @@ impl Session {
     fn on_event(&mut self, event: Event) {
         let bound = match event {
             Event::Incoming(Packet::PubAck(ack)) => {
-                if let Some(id) = self.outbound.on_puback(ack.pkid) {
+                if let Some(id) = self.outbound.on_puback(ack.pkid)
+                    && id != MARKER_ID
+                {
                     self.emit(LinkEvent::Published { id });
                 }
                 Ok(())
@@ -229,6 +266,12 @@ impl Session {
             QoS::AtLeastOnce => publish.pkid,
             _ => 0,
         };
+        let ack = AckToken::new(connection.number, pkid, self.control.clone());
+        if publish.topic == self.marker {
+            let current = publish.payload == connection.nonce.as_bytes();
+            self.emit(LinkEvent::BacklogMark { ack, current });
+            return;
+        }
         let (payload, oversize) = excerpt(publish.payload, self.max_body);
         let message = InboundMessage {
             topic: publish.topic,
@@ -236,33 +279,51 @@ impl Session {
             oversize,
             duplicate: publish.dup,
             retained: publish.retain,
-            ack: AckToken::new(connection.number, pkid, self.control.clone()),
+            ack,
         };
         self.emit(LinkEvent::Message(message));
     }
 
+    /// One SUBACK per connection: for both families (unless the broker kept them), then the
+    /// marker's topic.
     fn on_suback(&mut self, suback: SubAck) {
         let Some(connection) = &mut self.connection else {
             return;
         };
-        if connection.ready {
-            return;
-        }
+        let marker_granted = suback
+            .return_codes
+            .last()
+            .is_some_and(|code| !matches!(code, SubscribeReasonCode::Failure));
+        let nonce = connection.nonce.clone();
+        let families_acked = !connection.ready;
         connection.ready = true;
-        let refused: Vec<String> = self
-            .filters
-            .iter()
-            .zip(&suback.return_codes)
-            .filter(|(_, code)| matches!(code, SubscribeReasonCode::Failure))
-            .map(|(filter, _)| filter.clone())
-            .collect();
-        for filter in refused {
-            tracing::warn!(%filter, "the broker refused the subscription");
-            self.emit(LinkEvent::SubscribeRefused { filter });
+        if families_acked {
+            let refused: Vec<String> = self
+                .filters
+                .iter()
+                .zip(&suback.return_codes)
+                .filter(|(_, code)| matches!(code, SubscribeReasonCode::Failure))
+                .map(|(filter, _)| filter.clone())
+                .collect();
+            for filter in refused {
+                tracing::warn!(%filter, "the broker refused the subscription");
+                self.emit(LinkEvent::SubscribeRefused { filter });
+            }
+            self.set_state(LinkState::Connected {
+                session_present: false,
+            });
         }
-        self.set_state(LinkState::Connected {
-            session_present: false,
-        });
+        if marker_granted {
+            // After whatever is held: the broker queues it behind the session's backlog.
+            self.outbound.accept(Held {
+                id: MARKER_ID,
+                topic: self.marker.clone(),
+                payload: Bytes::from(nonce),
+            });
+        } else {
+            tracing::warn!(topic = %self.marker, "the broker refused the backlog marker's subscription");
+            self.emit(LinkEvent::BacklogUnmarked);
+        }
     }
 
     fn on_ack(&mut self, connection: u64, pkid: u16) {

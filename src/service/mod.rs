@@ -6,6 +6,7 @@
 //! messages are decoded, applied by the engine, recorded in batches, and acknowledged to the
 //! broker after the commit. Subscribers hear of transitions once they are durable.
 
+mod backlog;
 mod driver_locks;
 mod events;
 mod held_seen;
@@ -18,8 +19,9 @@ mod writer;
 
 use std::path::PathBuf;
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+pub use backlog::Backlog;
 pub use driver_locks::DriverLocks;
 pub use events::ServiceEvent;
 pub use session_lock::SessionLock;
@@ -123,6 +125,7 @@ pub struct Service {
     /// Subscribed before the owner started, so nothing it announces at start-up is missed.
     first_events: Option<broadcast::Receiver<ServiceEvent>>,
     link_state: Option<StateWatch>,
+    backlog: watch::Receiver<Backlog>,
     task: Option<tokio::task::JoinHandle<owner::Stopped>>,
     link: Option<Link>,
     _lock: Option<SessionLock>,
@@ -166,6 +169,7 @@ impl Service {
         };
 
         let (committed_tx, committed_rx) = mpsc::unbounded_channel();
+        let (backlog_tx, backlog) = watch::channel(Backlog::Arriving);
         let writer = Writer::start(history, events_tx.clone(), committed_tx)
             .map_err(ServiceError::Writer)?;
         let owner = Owner::new(Parts {
@@ -177,6 +181,7 @@ impl Service {
             events: events_tx.clone(),
             identity,
             drives: link.is_some(),
+            backlog: backlog_tx,
         });
         let (requests_tx, requests_rx) = mpsc::channel(256);
         let task = tokio::spawn(owner.run(requests_rx, link_events, committed_rx));
@@ -185,6 +190,7 @@ impl Service {
             events: events_tx,
             first_events: Some(first_events),
             link_state,
+            backlog,
             task: Some(task),
             link,
             _lock: lock,
@@ -263,6 +269,12 @@ impl Service {
         self.first_events
             .take()
             .unwrap_or_else(|| self.events.subscribe())
+    }
+
+    /// Where the messages the broker kept for this session stand: wait for
+    /// [`Backlog::TakenIn`] before acting on what the history says of the fleet.
+    pub fn backlog(&self) -> watch::Receiver<Backlog> {
+        self.backlog.clone()
     }
 
     /// The broker connection's state, when a broker is configured.

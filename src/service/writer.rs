@@ -357,8 +357,10 @@ mod tests {
         let mut first = crate::history::Batch::default();
         first.seen.push(heard(1, 10));
         history.write_batch(&first).unwrap();
-        let mut later = crate::history::Batch::default();
-        later.discovered = vec![heard(1, 20), heard(2, 30), heard(2, 25)];
+        let later = crate::history::Batch {
+            discovered: vec![heard(1, 20), heard(2, 30), heard(2, 25)],
+            ..Default::default()
+        };
         history.write_batch(&later).unwrap();
         let times: Vec<_> = history
             .controllers()

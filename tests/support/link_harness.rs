@@ -47,6 +47,10 @@ pub struct Recorder {
     pub messages: Vec<Received>,
     pub unacked: Vec<AckToken>,
     pub refused: Vec<String>,
+    /// Backlog marks that came back: (messages received before it, whether it is current).
+    pub marks: Vec<(usize, bool)>,
+    /// The broker refused the mark's subscription.
+    pub unmarked: bool,
     pub closed: bool,
 }
 
@@ -62,6 +66,8 @@ impl Recorder {
             messages: Vec::new(),
             unacked: Vec::new(),
             refused: Vec::new(),
+            marks: Vec::new(),
+            unmarked: false,
             closed: false,
         }
     }
@@ -85,6 +91,12 @@ impl Recorder {
                 }
             }
             LinkEvent::SubscribeRefused { filter } => self.refused.push(filter),
+            // Acked at once: `unacked` is for the tests' messages.
+            LinkEvent::BacklogMark { ack, current } => {
+                self.marks.push((self.messages.len(), current));
+                ack.ack();
+            }
+            LinkEvent::BacklogUnmarked => self.unmarked = true,
         }
     }
 

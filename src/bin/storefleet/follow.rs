@@ -8,7 +8,7 @@ use storefleet::engine::{DeploymentState, StatusCounts};
 use storefleet::history::History;
 use storefleet::link::LinkState;
 use storefleet::protocol::Id;
-use storefleet::service::{Service, ServiceEvent};
+use storefleet::service::{Backlog, Service, ServiceEvent};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::failure::Failure;
@@ -176,12 +176,17 @@ pub async fn first_contact(service: &Service) -> Result<(), Failure> {
 
 /// Lets the replies the broker kept for this installation arrive before acting on the
 /// history (a cancel must not go to controllers that finished while nobody listened): waits
-/// for the connection, then for a quiet moment with no inbound message, within a bound.
+/// for the connection, then until every message before the link's mark of the backlog's end
+/// is applied ([`Backlog::TakenIn`]), within a bound. Without a mark (a broker that refuses
+/// its subscription, or loses it), a quiet moment with no inbound message has to do.
 pub async fn catch_up(
     service: &Service,
     events: &mut tokio::sync::broadcast::Receiver<ServiceEvent>,
 ) {
-    const QUIET: Duration = Duration::from_millis(500);
+    /// Quiet enough to take the backlog as delivered when the broker refused the mark.
+    const QUIET_UNMARKED: Duration = Duration::from_millis(500);
+    /// Quiet long enough to stop waiting for a mark that may never come.
+    const QUIET_MARKED: Duration = Duration::from_secs(2);
     const LIMIT: Duration = Duration::from_secs(5);
     let deadline = tokio::time::Instant::now() + LIMIT;
     while !service.link_state().is_some_and(|s| s.is_connected()) {
@@ -190,11 +195,24 @@ pub async fn catch_up(
             Ok(_) => {}
         }
     }
+    let mut backlog = service.backlog();
     loop {
-        match tokio::time::timeout(QUIET, events.recv()).await {
-            Err(_) | Ok(Err(RecvError::Closed)) => return,
-            Ok(_) if tokio::time::Instant::now() >= deadline => return,
-            Ok(_) => {}
+        let quiet = match *backlog.borrow_and_update() {
+            Backlog::TakenIn => return,
+            Backlog::Unmarked => QUIET_UNMARKED,
+            Backlog::Arriving => QUIET_MARKED,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return,
+            changed = backlog.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            event = tokio::time::timeout(quiet, events.recv()) => match event {
+                Err(_) | Ok(Err(RecvError::Closed)) => return,
+                Ok(_) => {}
+            },
         }
     }
 }

@@ -36,6 +36,7 @@ impl Owner {
     /// the notices subscribers get once it is committed.
     pub(super) fn flush(&mut self) {
         if self.staged_rows == 0
+            && self.staged.acks.is_empty()
             && self.staged.done.is_empty()
             && self.staged.release.is_empty()
             && self.touched.is_empty()

@@ -15,6 +15,7 @@ use crate::history::{
 use crate::link::{InboundMessage, LinkEvent};
 use crate::protocol::{Event, Inbound};
 use crate::protocol::{Rejection, TopicAddress, decode};
+use crate::service::backlog::Backlog;
 use crate::service::events::ServiceEvent;
 use crate::service::now_millis;
 
@@ -26,6 +27,10 @@ impl Owner {
         match event {
             LinkEvent::State(state) => {
                 let connected = state.is_connected();
+                if !connected {
+                    // A new connection brings its own backlog and mark.
+                    self.backlog.send_replace(Backlog::Arriving);
+                }
                 let _ = self.events.send(ServiceEvent::Link(state));
                 if connected {
                     self.pump();
@@ -51,6 +56,19 @@ impl Owner {
             LinkEvent::Message(message) => self.on_message(message),
             LinkEvent::SubscribeRefused { filter } => {
                 tracing::error!(%filter, "the broker refused a subscription; replies on it will not arrive");
+            }
+            // Every message before the mark has been applied; its ack goes out after theirs.
+            LinkEvent::BacklogMark { ack, current } => {
+                // Counted like a message: the commit hands its ack back as one.
+                self.uncommitted_inbound += 1;
+                self.staged.acks.push(ack);
+                if current {
+                    tracing::debug!("the messages the broker kept for this session are taken in");
+                    self.backlog.send_replace(Backlog::TakenIn);
+                }
+            }
+            LinkEvent::BacklogUnmarked => {
+                self.backlog.send_replace(Backlog::Unmarked);
             }
         }
     }

@@ -24,8 +24,9 @@ mod staging;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::backlog::Backlog;
 use super::driver_locks::DriverLocks;
 use super::events::ServiceEvent;
 use super::writer::{Committed, Flush, PublishItem, Writer};
@@ -77,6 +78,7 @@ pub(super) struct Parts {
     pub identity: Option<BrokerIdentity>,
     /// A link is configured: this process may drive deployments of `identity`.
     pub drives: bool,
+    pub backlog: watch::Sender<Backlog>,
 }
 
 pub(super) struct Owner {
@@ -118,6 +120,7 @@ pub(super) struct Owner {
     awaiting: Vec<requests::Awaiting>,
     /// Other operators' deployments heard of, committed or not: their replies are followed.
     observed: HashSet<Id>,
+    backlog: watch::Sender<Backlog>,
 }
 
 impl Owner {
@@ -134,6 +137,7 @@ impl Owner {
             events: parts.events,
             identity: parts.identity,
             drives: parts.drives,
+            backlog: parts.backlog,
             run_by: RunBy::this_process(),
             locks,
             outq: VecDeque::new(),
