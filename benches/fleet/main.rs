@@ -7,7 +7,8 @@
 //! Knobs: `STOREFLEET_BENCH_SIZES` (round-trip fleet sizes, default 1000,10000,100000),
 //! `STOREFLEET_BENCH_ROUNDS` (default 5), `STOREFLEET_BENCH_FLOOD` (targets of the ingest and
 //! latency runs, two replies each; default 50000), `STOREFLEET_BENCH_PARTS` (any of
-//! round_trip,ingest,latency; default all).
+//! round_trip,ingest,known_fleet,latency; default all; `known_fleet` is the ingest with the
+//! fleet already in the inventory).
 //!
 //! Each figure is measured beside its baseline in the same round, on a fresh mosquitto
 //! (tuned as in scripts/test.sh: no queue or in-flight limits), baseline and Storefleet in
@@ -64,7 +65,7 @@ fn main() {
     let rounds: usize = env_or("STOREFLEET_BENCH_ROUNDS", 5).max(1);
     let flood: usize = env_or("STOREFLEET_BENCH_FLOOD", 50_000);
     let parts = std::env::var("STOREFLEET_BENCH_PARTS")
-        .unwrap_or_else(|_| "round_trip,ingest,latency".into());
+        .unwrap_or_else(|_| "round_trip,ingest,known_fleet,latency".into());
     let out = std::env::var_os("STOREFLEET_BENCH_OUT")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -89,8 +90,13 @@ fn main() {
             round_trips.push(runtime.block_on(round_trip(dir.path(), n, rounds)));
         }
     }
-    let ingest = if parts.contains("ingest") {
-        runtime.block_on(ingest(dir.path(), flood, rounds))
+    let new_fleet = if parts.contains("ingest") {
+        runtime.block_on(ingest(dir.path(), flood, rounds, false))
+    } else {
+        json!(null)
+    };
+    let known_fleet = if parts.contains("known_fleet") {
+        runtime.block_on(ingest(dir.path(), flood, rounds, true))
     } else {
         json!(null)
     };
@@ -126,9 +132,15 @@ fn main() {
             r["peak_rss_mib"].as_f64() <= Some(150.0),
         ));
     }
-    if !ingest.is_null() {
+    for (ingest, fleet) in [(&new_fleet, ""), (&known_fleet, ", fleet known")] {
+        if ingest.is_null() {
+            continue;
+        }
         rows.push(Row::new(
-            format!("ingest, {} replies from a backlog", ingest["replies"]),
+            format!(
+                "ingest, {} replies from a backlog{fleet}",
+                ingest["replies"]
+            ),
             format!("{:.0}/s", num(&ingest["raw_per_s"])),
             format!("{:.0}/s", num(&ingest["storefleet_per_s"])),
             format!("{:.2}", num(&ingest["ratio"])),
@@ -166,7 +178,8 @@ fn main() {
         "load_after": load_after,
         "rounds": rounds,
         "round_trip": round_trips,
-        "ingest": ingest,
+        "ingest": new_fleet,
+        "known_fleet": known_fleet,
         "latency": latency,
         "table": rows.iter().map(Row::json).collect::<Vec<_>>(),
     });
@@ -306,16 +319,16 @@ async fn round_trip(dir: &Path, n: usize, rounds: usize) -> serde_json::Value {
     })
 }
 
-async fn ingest(dir: &Path, n: usize, rounds: usize) -> serde_json::Value {
+async fn ingest(dir: &Path, n: usize, rounds: usize, known: bool) -> serde_json::Value {
     let targets = keys(&fleet(n));
     let (mut raw, mut sf, mut ratios) = (vec![], vec![], vec![]);
     let mut replies = 0;
     for round in 0..rounds {
         let broker = Mosquitto::start();
-        let db = dir.join(format!("ingest-{round}.sqlite"));
+        let db = dir.join(format!("ingest-{known}-{round}.sqlite"));
         let r = limited(
             "ingest",
-            service_flood::ingest(broker.port(), &db, &targets, round % 2 == 1),
+            service_flood::ingest(broker.port(), &db, &targets, round % 2 == 1, known),
         )
         .await;
         replies = r.replies;
@@ -324,8 +337,9 @@ async fn ingest(dir: &Path, n: usize, rounds: usize) -> serde_json::Value {
             r.replies as f64 / r.service.as_secs_f64(),
         );
         println!(
-            "ingest {} replies, round {}: raw {raw_rate:8.0}/s, storefleet {sf_rate:8.0}/s",
+            "ingest {} replies{}, round {}: raw {raw_rate:8.0}/s, storefleet {sf_rate:8.0}/s",
             r.replies,
+            if known { ", fleet known" } else { "" },
             round + 1
         );
         raw.push(raw_rate);

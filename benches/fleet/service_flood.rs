@@ -3,7 +3,9 @@
 //!
 //! - Ingest: the replies wait in the broker for both (persistent sessions, offline), then
 //!   each drains its backlog in turn: the service until every target is completed and
-//!   committed, the plain client until it has received every reply.
+//!   committed, the plain client until it has received every reply. Either with controllers
+//!   the inventory first hears of in the drain, or with the fleet already in it (imported),
+//!   as when a deployment is made from the Fleet view.
 //! - Latency: both are online while the controllers flood; for every reply, from the moment
 //!   the controllers' client handed it to the socket to the moment the service's subscriber
 //!   broadcast emitted it (`Service::subscribe`, what the window's channel forwards), and to
@@ -14,6 +16,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use storefleet::engine::{DeploymentSpec, Firmware, TargetKey, TargetStatus, Timeouts};
+use storefleet::fleet::{ControllerEntry, ControllerSource};
+use storefleet::history::History;
 use storefleet::link::{BrokerAddress, BrokerProfile, DEFAULT_INFLIGHT};
 use storefleet::protocol::{Id, Md5Hex, TopicPrefix};
 use storefleet::service::{BrokerSettings, Service, ServiceConfig, ServiceEvent};
@@ -89,12 +93,35 @@ pub struct Ingest {
     pub service: Duration,
 }
 
-/// Backlog drain: 2 x targets replies queued in the broker, drained by each side in turn.
-pub async fn ingest(port: u16, db: &Path, targets: &[TargetKey], service_first: bool) -> Ingest {
+/// Backlog drain: 2 x targets replies queued in the broker, drained by each side in turn;
+/// `known`: the fleet is imported into the inventory before the drain.
+pub async fn ingest(
+    port: u16,
+    db: &Path,
+    targets: &[TargetKey],
+    service_first: bool,
+    known: bool,
+) -> Ingest {
     let replies = targets.len() * 2;
     let (service, events, mut responder, id) = deploy_and_hold(port, db, targets).await;
     drop(events);
     service.shutdown().await;
+    if known {
+        let entries: Vec<ControllerEntry> = targets
+            .iter()
+            .map(|t| ControllerEntry {
+                store_id: t.store_id.clone(),
+                controller_id: t.controller_id.clone(),
+                store_name: None,
+                controller_name: None,
+                timezone: None,
+                windows: None,
+            })
+            .collect();
+        History::open(db)
+            .and_then(|h| h.import_controllers(&entries, ControllerSource::Imported))
+            .expect("import the fleet");
+    }
     let drain_id = format!("bench-drain-{}", std::process::id());
     Subscriber::start(port, &drain_id, true, false)
         .await
