@@ -2,7 +2,9 @@
 //! machine when each is persisted as Storefleet must (WAL, `synchronous=FULL`, a commit per
 //! batch as the writer makes them), for a minimal schema and for the rows a reply costs under
 //! schemas 9, 10 and 11 (their tables and indexes, trimmed to the columns a reply touches),
-//! and under schema 11 with the inventory's write per reply as session 8 made it and as now.
+//! and under schema 11 with the inventory's write per reply as session 8 made it and as now;
+//! the last two change only how often the WAL is checkpointed into the database file (a
+//! checkpoint runs inside the commit that crosses the threshold, on the writer's thread).
 //! Plain rusqlite, no Storefleet code: what is printed is the floor the history writer cannot
 //! beat, to set beside the fleet bench's end-to-end ingest figure.
 //!
@@ -39,6 +41,8 @@ struct Variant {
     schema: &'static str,
     /// Statements run for each reply, in one transaction per `BATCH` replies.
     rows: &'static [&'static str],
+    /// Pages in the WAL before a commit checkpoints it (SQLite's default 1,000; 0: never).
+    autocheckpoint: u32,
 }
 
 const MESSAGE_ONLY: &str = "
@@ -154,46 +158,54 @@ const INVENTORY_DISCOVERED: &str = "INSERT INTO controllers (store_id, controlle
     added_at, last_seen) VALUES (?4, ?5, 'discovered', 0, ?3)
     ON CONFLICT (store_id, controller_id) DO NOTHING";
 
-const VARIANTS: [Variant; 10] = [
+const VARIANTS: [Variant; 12] = [
     Variant {
         name: "1 row a reply, no index (the floor)",
         schema: MESSAGE_ONLY,
         rows: &[MINIMAL_INSERT],
+        autocheckpoint: 1_000,
     },
     Variant {
         name: "the message row (3 B-trees)",
         schema: SCHEMA_9,
         rows: &[MESSAGE_ROW],
+        autocheckpoint: 1_000,
     },
     Variant {
         name: "schema 9: + the target update",
         schema: SCHEMA_9,
         rows: &[MESSAGE_ROW, TARGET_BY_ID],
+        autocheckpoint: 1_000,
     },
     Variant {
         name: "schema 9: + the transition (a reply)",
         schema: SCHEMA_9,
         rows: &[MESSAGE_ROW, TARGET_BY_ID, TRANSITION_ROW],
+        autocheckpoint: 1_000,
     },
     Variant {
         name: "schema 10: + the target update",
         schema: SCHEMA_10,
         rows: &[MESSAGE_ROW, TARGET_BY_ID],
+        autocheckpoint: 1_000,
     },
     Variant {
         name: "schema 10: + the transition (a reply)",
         schema: SCHEMA_10,
         rows: &[MESSAGE_ROW, TARGET_BY_ID, TRANSITION_ROW],
+        autocheckpoint: 1_000,
     },
     Variant {
         name: "schema 11: the message row (2 B-trees)",
         schema: SCHEMA_11,
         rows: &[DEFERRED_PROBE, MESSAGE_ROW],
+        autocheckpoint: 1_000,
     },
     Variant {
         name: "schema 11: + target, transition (a reply)",
         schema: SCHEMA_11,
         rows: &[DEFERRED_PROBE, MESSAGE_ROW, TARGET_BY_ID, TRANSITION_ROW],
+        autocheckpoint: 1_000,
     },
     Variant {
         name: "a reply + inventory upsert (session 8)",
@@ -205,6 +217,7 @@ const VARIANTS: [Variant; 10] = [
             TRANSITION_ROW,
             INVENTORY_UPSERT,
         ],
+        autocheckpoint: 1_000,
     },
     Variant {
         name: "a reply + inventory if new (held times)",
@@ -216,6 +229,31 @@ const VARIANTS: [Variant; 10] = [
             TRANSITION_ROW,
             INVENTORY_DISCOVERED,
         ],
+        autocheckpoint: 1_000,
+    },
+    Variant {
+        name: "held times, checkpoint at 10,000 pages",
+        schema: SCHEMA_11_INVENTORY,
+        rows: &[
+            DEFERRED_PROBE,
+            MESSAGE_ROW,
+            TARGET_BY_ID,
+            TRANSITION_ROW,
+            INVENTORY_DISCOVERED,
+        ],
+        autocheckpoint: 10_000,
+    },
+    Variant {
+        name: "held times, no checkpoint (WAL only)",
+        schema: SCHEMA_11_INVENTORY,
+        rows: &[
+            DEFERRED_PROBE,
+            MESSAGE_ROW,
+            TARGET_BY_ID,
+            TRANSITION_ROW,
+            INVENTORY_DISCOVERED,
+        ],
+        autocheckpoint: 0,
     },
 ];
 
@@ -267,6 +305,8 @@ fn open(path: &Path, schema: &str) -> Connection {
 /// Replies a second for `n` replies written `BATCH` to a commit.
 fn run(path: &Path, variant: &Variant, n: usize) -> f64 {
     let mut conn = open(path, variant.schema);
+    conn.pragma_update(None, "wal_autocheckpoint", variant.autocheckpoint)
+        .unwrap();
     let started = Instant::now();
     for start in (0..n).step_by(BATCH) {
         let tx = conn.transaction().unwrap();

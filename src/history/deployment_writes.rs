@@ -151,6 +151,9 @@ impl Batch {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Written {
     pub new_messages: usize,
+    /// Controllers of `Batch::discovered` this batch added to the inventory, with the time
+    /// written: the writer need not hold those times back any more.
+    pub added: Vec<ControllerSeen>,
 }
 
 /// The outcome of a reply recorded for a deployment another process drives.
@@ -522,7 +525,7 @@ impl History {
                 let revision = i64::try_from(control.revision).unwrap_or(i64::MAX);
                 set_control.execute(params![deployment_id, json(control)?, revision])?;
             }
-            record_discovered(&tx, &batch.discovered)?;
+            written.added = record_discovered(&tx, &batch.discovered)?;
             record_seen(&tx, &batch.seen)?;
             write_ownership(&tx, batch)?;
             write_run_by(&tx, &batch.run_by)?;

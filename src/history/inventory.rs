@@ -64,13 +64,15 @@ pub(super) fn record_seen(tx: &Transaction<'_>, seen: &[ControllerSeen]) -> rusq
 /// Adds the controllers of `heard` the inventory does not have yet, and leaves the others
 /// untouched: a known controller costs a look in the page cache, not a page rewritten into the
 /// WAL. Their last-seen times come later through [`record_seen`] (the writer holds them back
-/// under load).
+/// under load). Returns the controllers it added, with the time it wrote for each: those need
+/// no later write.
 pub(super) fn record_discovered(
     tx: &Transaction<'_>,
     heard: &[ControllerSeen],
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Vec<ControllerSeen>> {
+    let mut added = Vec::new();
     if heard.is_empty() {
-        return Ok(());
+        return Ok(added);
     }
     let added_at = now_ms();
     let mut insert = tx.prepare_cached(
@@ -79,9 +81,15 @@ pub(super) fn record_discovered(
          ON CONFLICT (store_id, controller_id) DO NOTHING",
     )?;
     for ((store_id, controller_id), at) in latest(heard) {
-        insert.execute(params![store_id, controller_id, added_at, at.map(ms)])?;
+        if insert.execute(params![store_id, controller_id, added_at, at.map(ms)])? == 1 {
+            added.push(ControllerSeen {
+                store_id: store_id.to_owned(),
+                controller_id: controller_id.to_owned(),
+                at,
+            });
+        }
     }
-    Ok(())
+    Ok(added)
 }
 
 /// The list's columns; `WHERE` and `ORDER BY` are appended.

@@ -5,7 +5,8 @@
 //! WAL, beside the messages it had to keep. While flushes queue up, the writer only adds the
 //! controllers the inventory lacks (a look in the page cache for the others) and keeps their
 //! latest times here, coalesced, writing them with the first batch that comes to an idle
-//! writer or at most [`HOLD`] after the first was held.
+//! writer or at most [`HOLD`] after the first was held. A controller added meanwhile was
+//! added with its time, which is then not written again.
 //!
 //! Decided: a crash loses at most [`HOLD`] of last-seen times, never a controller and never
 //! a message (the message log keeps when each reply came).
@@ -43,6 +44,20 @@ impl HeldSeen {
                 .entry((s.store_id, s.controller_id))
                 .or_default();
             *at = (*at).max(s.at);
+        }
+    }
+
+    /// Forgets the times a batch has written already (controllers it added to the inventory),
+    /// unless a later time was held meanwhile: a new controller costs one row, not two.
+    pub fn written(&mut self, added: &[ControllerSeen]) {
+        for s in added {
+            let key = (s.store_id.clone(), s.controller_id.clone());
+            if self.latest.get(&key).is_some_and(|held| *held <= s.at) {
+                self.latest.remove(&key);
+            }
+        }
+        if self.latest.is_empty() {
+            self.since = None;
         }
     }
 
@@ -93,5 +108,18 @@ mod tests {
         assert_eq!(taken, vec![heard("c1", Some(5)), heard("c2", Some(7))]);
         assert!(held.is_empty());
         assert_eq!(held.due(), None);
+    }
+
+    #[test]
+    fn a_time_written_already_is_forgotten_unless_a_later_one_is_held() {
+        let start = Instant::now();
+        let mut held = HeldSeen::default();
+        held.hold(vec![heard("c1", Some(5)), heard("c2", Some(9))], start);
+        held.written(&[heard("c1", Some(5)), heard("c2", Some(7))]);
+        assert_eq!(held.take(), vec![heard("c2", Some(9))]);
+        held.hold(vec![heard("c3", Some(1))], start);
+        held.written(&[heard("c3", Some(1))]);
+        assert!(held.is_empty());
+        assert_eq!(held.due(), None, "nothing left to fall due");
     }
 }

@@ -150,7 +150,8 @@ fn run(
             flush.batch.discovered.extend(heard);
         }
         match history.write_batch(&flush.batch) {
-            Ok(_) => {
+            Ok(written) => {
+                seen.written(&written.added);
                 if let Some(since) = failing.take() {
                     tracing::info!(after = ?since.elapsed(), "history writes recovered");
                     let _ = events.send(ServiceEvent::HistoryRecovered);
@@ -361,7 +362,12 @@ mod tests {
             discovered: vec![heard(1, 20), heard(2, 30), heard(2, 25)],
             ..Default::default()
         };
-        history.write_batch(&later).unwrap();
+        let written = history.write_batch(&later).unwrap();
+        assert_eq!(
+            written.added,
+            vec![heard(2, 30)],
+            "only the new one, at its latest"
+        );
         let times: Vec<_> = history
             .controllers()
             .unwrap()
