@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::inventory::{ControllerSeen, record_discovered, record_seen};
+use super::inventory::{ControllerSeen, record_seen};
 use super::observed::{ObservedChange, write_observed};
 use super::ownership::{BrokerIdentity, NewRequest, write_ownership};
 use super::recent_inbound::{Pending, RecentInbound, Seen, any_deferred, deferred_row};
@@ -106,9 +106,6 @@ pub struct Batch {
     pub controls: Vec<(String, RolloutControl)>,
     /// Controllers heard on the broker, for the inventory (coalesced when written).
     pub seen: Vec<ControllerSeen>,
-    /// Controllers heard whose last-seen time the writer holds back for a later batch: only
-    /// those the inventory lacks are written now, so that none is lost meanwhile.
-    pub discovered: Vec<ControllerSeen>,
     /// (deployment id, the broker it belongs to): new deployments, and old ones bound by an
     /// explicit resume, retry or cancel (only a deployment without a broker is bound).
     pub bind: Vec<(String, BrokerIdentity)>,
@@ -136,7 +133,6 @@ impl Batch {
             && self.rollout_events.is_empty()
             && self.controls.is_empty()
             && self.seen.is_empty()
-            && self.discovered.is_empty()
             && self.bind.is_empty()
             && self.run_by.is_empty()
             && self.requests.is_empty()
@@ -151,9 +147,6 @@ impl Batch {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Written {
     pub new_messages: usize,
-    /// Controllers of `Batch::discovered` this batch added to the inventory, with the time
-    /// written: the writer need not hold those times back any more.
-    pub added: Vec<ControllerSeen>,
 }
 
 /// The outcome of a reply recorded for a deployment another process drives.
@@ -525,7 +518,6 @@ impl History {
                 let revision = i64::try_from(control.revision).unwrap_or(i64::MAX);
                 set_control.execute(params![deployment_id, json(control)?, revision])?;
             }
-            written.added = record_discovered(&tx, &batch.discovered)?;
             record_seen(&tx, &batch.seen)?;
             write_ownership(&tx, batch)?;
             write_run_by(&tx, &batch.run_by)?;

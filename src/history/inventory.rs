@@ -29,23 +29,18 @@ fn now_ms() -> i64 {
     ms(Millis::from_datetime(&chrono::Utc::now()))
 }
 
-/// Each controller of `seen` once, with its latest time: a batch of replies from one
-/// controller costs one row.
-fn latest(seen: &[ControllerSeen]) -> HashMap<(&str, &str), Option<Millis>> {
+/// Upserts every controller of `seen` once, with its latest time: a batch of replies from
+/// one controller costs one row write.
+pub(super) fn record_seen(tx: &Transaction<'_>, seen: &[ControllerSeen]) -> rusqlite::Result<()> {
+    if seen.is_empty() {
+        return Ok(());
+    }
     let mut latest: HashMap<(&str, &str), Option<Millis>> = HashMap::with_capacity(seen.len());
     for s in seen {
         let at = latest
             .entry((s.store_id.as_str(), s.controller_id.as_str()))
             .or_default();
         *at = (*at).max(s.at);
-    }
-    latest
-}
-
-/// Upserts every controller of `seen`: added if new, its last-seen time moved on if later.
-pub(super) fn record_seen(tx: &Transaction<'_>, seen: &[ControllerSeen]) -> rusqlite::Result<()> {
-    if seen.is_empty() {
-        return Ok(());
     }
     let added_at = now_ms();
     let mut upsert = tx.prepare_cached(
@@ -55,41 +50,10 @@ pub(super) fn record_seen(tx: &Transaction<'_>, seen: &[ControllerSeen]) -> rusq
          WHERE excluded.last_seen IS NOT NULL
            AND (last_seen IS NULL OR excluded.last_seen > last_seen)",
     )?;
-    for ((store_id, controller_id), at) in latest(seen) {
+    for ((store_id, controller_id), at) in latest {
         upsert.execute(params![store_id, controller_id, added_at, at.map(ms)])?;
     }
     Ok(())
-}
-
-/// Adds the controllers of `heard` the inventory does not have yet, and leaves the others
-/// untouched: a known controller costs a look in the page cache, not a page rewritten into the
-/// WAL. Their last-seen times come later through [`record_seen`] (the writer holds them back
-/// under load). Returns the controllers it added, with the time it wrote for each: those need
-/// no later write.
-pub(super) fn record_discovered(
-    tx: &Transaction<'_>,
-    heard: &[ControllerSeen],
-) -> rusqlite::Result<Vec<ControllerSeen>> {
-    let mut added = Vec::new();
-    if heard.is_empty() {
-        return Ok(added);
-    }
-    let added_at = now_ms();
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO controllers (store_id, controller_id, source, added_at, last_seen)
-         VALUES (?1, ?2, 'discovered', ?3, ?4)
-         ON CONFLICT (store_id, controller_id) DO NOTHING",
-    )?;
-    for ((store_id, controller_id), at) in latest(heard) {
-        if insert.execute(params![store_id, controller_id, added_at, at.map(ms)])? == 1 {
-            added.push(ControllerSeen {
-                store_id: store_id.to_owned(),
-                controller_id: controller_id.to_owned(),
-                at,
-            });
-        }
-    }
-    Ok(added)
 }
 
 /// The list's columns; `WHERE` and `ORDER BY` are appended.

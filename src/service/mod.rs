@@ -9,7 +9,6 @@
 mod backlog;
 mod driver_locks;
 mod events;
-mod held_seen;
 pub mod new_deployment;
 mod owner;
 mod session_lock;

@@ -1,8 +1,7 @@
 //! The history writer: a thread that commits the service's batches, then (and only then)
 //! acknowledges the inbound messages they record, releases the commands they store for
 //! publishing, and tells subscribers. SQLite is blocking; keeping it off the owner task
-//! lets the engine go on with the next batch while this one commits. While flushes queue
-//! up it holds the inventory's last-seen times back (`held_seen.rs`).
+//! lets the engine go on with the next batch while this one commits.
 
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -11,7 +10,6 @@ use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc};
 
 use super::events::ServiceEvent;
-use super::held_seen::HeldSeen;
 use crate::history::{Batch, History};
 use crate::link::AckToken;
 use crate::protocol::Id;
@@ -111,22 +109,12 @@ fn run(
     let mut retry_in = RETRY_FIRST;
     let mut held: Option<Flush> = None;
     let mut closed = false;
-    let mut seen = HeldSeen::default();
     loop {
-        // Busy: a flush was already waiting (or failing). Only then are last-seen times held.
-        let (mut flush, busy) = match held.take() {
-            Some(flush) => (flush, true),
-            None => match next(&rx, seen.due()) {
-                Next::Waiting(flush) => (flush, true),
-                Next::Came(flush) => (flush, false),
-                // Nothing came before the held times were due, or nothing will come again:
-                // a batch of just those.
-                Next::Due => (Flush::default(), false),
-                Next::Closed if seen.is_empty() => return,
-                Next::Closed => {
-                    closed = true;
-                    (Flush::default(), false)
-                }
+        let mut flush = match held.take() {
+            Some(flush) => flush,
+            None => match rx.recv() {
+                Ok(flush) => flush,
+                Err(_) => return,
             },
         };
         // Coalesce whatever queued up meanwhile: fewer, larger transactions.
@@ -140,18 +128,8 @@ fn run(
                 }
             }
         }
-        let now = Instant::now();
-        let heard = std::mem::take(&mut flush.batch.seen);
-        if !busy || closed || seen.due().is_some_and(|due| due <= now) {
-            seen.hold(heard, now);
-            flush.batch.seen = seen.take();
-        } else {
-            seen.hold(heard.clone(), now);
-            flush.batch.discovered.extend(heard);
-        }
         match history.write_batch(&flush.batch) {
-            Ok(written) => {
-                seen.written(&written.added);
+            Ok(_) => {
                 if let Some(since) = failing.take() {
                     tracing::info!(after = ?since.elapsed(), "history writes recovered");
                     let _ = events.send(ServiceEvent::HistoryRecovered);
@@ -178,35 +156,6 @@ fn run(
                 held = Some(flush);
             }
         }
-    }
-}
-
-/// What the writer's channel gave.
-enum Next {
-    /// A flush that was already waiting: the writer is busy.
-    Waiting(Flush),
-    /// A flush the writer waited for.
-    Came(Flush),
-    /// The held last-seen times are due and nothing came.
-    Due,
-    Closed,
-}
-
-/// The next flush, waiting for one at most until `due`.
-fn next(rx: &std::sync::mpsc::Receiver<Flush>, due: Option<Instant>) -> Next {
-    use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
-    match rx.try_recv() {
-        Ok(flush) => return Next::Waiting(flush),
-        Err(TryRecvError::Disconnected) => return Next::Closed,
-        Err(TryRecvError::Empty) => {}
-    }
-    let Some(due) = due else {
-        return rx.recv().map_or(Next::Closed, Next::Came);
-    };
-    match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
-        Ok(flush) => Next::Came(flush),
-        Err(RecvTimeoutError::Timeout) => Next::Due,
-        Err(RecvTimeoutError::Disconnected) => Next::Closed,
     }
 }
 
@@ -247,7 +196,6 @@ fn merge(into: &mut Flush, more: Flush) {
     b.rollout_events.extend(m.rollout_events);
     b.controls.extend(m.controls);
     b.seen.extend(m.seen);
-    b.discovered.extend(m.discovered);
     b.bind.extend(m.bind);
     b.run_by.extend(m.run_by);
     b.requests.extend(m.requests);
@@ -311,75 +259,5 @@ mod tests {
             .map(|(d, _)| d.as_str())
             .collect();
         assert_eq!(controls, vec!["a", "b"]);
-    }
-
-    fn heard(controller: usize, at: u64) -> crate::history::ControllerSeen {
-        crate::history::ControllerSeen {
-            store_id: "s1".into(),
-            controller_id: format!("c{controller}"),
-            at: Some(Millis(at)),
-        }
-    }
-
-    /// Flushes sent faster than they commit find the writer busy, so their last-seen times
-    /// are held; whichever way each went, every controller ends in the inventory with the
-    /// latest time heard of it, also when the writer is closed before they fall due.
-    #[test]
-    fn held_last_seen_times_all_reach_the_inventory() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("history.sqlite");
-        let (events, _keep) = broadcast::channel(16);
-        let (committed, _committed) = mpsc::unbounded_channel();
-        let writer = Writer::start(History::open(&path).unwrap(), events, committed).unwrap();
-        for round in 0..200_u64 {
-            let mut flush = Flush::default();
-            flush.batch.seen = (0..50).map(|c| heard(c, 1_000 + round)).collect();
-            // An older time for a controller already heard must not move it back.
-            flush.batch.seen.push(heard(0, 1));
-            writer.send(flush);
-        }
-        // Long enough for the queue to drain, not for the held times to fall due: closing
-        // the writer must write them.
-        std::thread::sleep(super::super::held_seen::HOLD / 3);
-        drop(writer);
-        let controllers = History::open(&path).unwrap().controllers().unwrap();
-        assert_eq!(controllers.len(), 50);
-        for c in &controllers {
-            assert_eq!(c.last_seen, Some(Millis(1_199)), "{}", c.controller_id);
-        }
-    }
-
-    /// A controller only discovered (its time held back) is added with the time it was first
-    /// heard; one the inventory has is left as it is.
-    #[test]
-    fn discovered_controllers_are_added_and_known_ones_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut history = History::open(&dir.path().join("history.sqlite")).unwrap();
-        let mut first = crate::history::Batch::default();
-        first.seen.push(heard(1, 10));
-        history.write_batch(&first).unwrap();
-        let later = crate::history::Batch {
-            discovered: vec![heard(1, 20), heard(2, 30), heard(2, 25)],
-            ..Default::default()
-        };
-        let written = history.write_batch(&later).unwrap();
-        assert_eq!(
-            written.added,
-            vec![heard(2, 30)],
-            "only the new one, at its latest"
-        );
-        let times: Vec<_> = history
-            .controllers()
-            .unwrap()
-            .into_iter()
-            .map(|c| (c.controller_id, c.last_seen))
-            .collect();
-        assert_eq!(
-            times,
-            vec![
-                ("c1".to_owned(), Some(Millis(10))),
-                ("c2".to_owned(), Some(Millis(30)))
-            ]
-        );
     }
 }
