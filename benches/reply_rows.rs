@@ -2,7 +2,9 @@
 //! machine when each is persisted as Storefleet must (WAL, `synchronous=FULL`, a commit per
 //! batch as the writer makes them), for a minimal schema and for the rows a reply costs under
 //! schemas 9, 10 and 11 (their tables and indexes, trimmed to the columns a reply touches),
-//! and under schema 11 with the inventory's write per reply as session 8 made it and as now;
+//! and under schema 11 with the inventory's upsert per reply (what the writer does) and with
+//! only an insert of the controllers it lacks (session 10's held last-seen times, taken out:
+//! this variant leaves their later write out, so it is an upper bound);
 //! the last two change only how often the WAL is checkpointed into the database file (a
 //! checkpoint runs inside the commit that crosses the threshold, on the writer's thread).
 //! Plain rusqlite, no Storefleet code: what is printed is the floor the history writer cannot
@@ -147,13 +149,13 @@ const DEFERRED_PROBE: &str =
 const TRANSITION_ROW: &str = "INSERT INTO transitions (deployment_id, store_id,
     controller_id, from_status, to_status, at) VALUES ('d1', ?4, ?5, 'sent', 'acknowledged', ?3)";
 
-/// Session 8's writer: every reply upserts its controller (`inventory::record_seen`).
+/// The writer: every reply upserts its controller (`inventory::record_seen`).
 const INVENTORY_UPSERT: &str = "INSERT INTO controllers (store_id, controller_id, source,
     added_at, last_seen) VALUES (?4, ?5, 'discovered', 0, ?3)
     ON CONFLICT (store_id, controller_id) DO UPDATE SET last_seen = excluded.last_seen
     WHERE excluded.last_seen IS NOT NULL AND (last_seen IS NULL OR excluded.last_seen > last_seen)";
-/// Under load the writer only adds controllers the inventory lacks (`record_discovered`) and
-/// holds last-seen times back (`service/held_seen.rs`): a known controller is a look.
+/// Tried in session 10 and taken out: under load the writer only added controllers the
+/// inventory lacked and held last-seen times back for a later write; a known one is a look.
 const INVENTORY_DISCOVERED: &str = "INSERT INTO controllers (store_id, controller_id, source,
     added_at, last_seen) VALUES (?4, ?5, 'discovered', 0, ?3)
     ON CONFLICT (store_id, controller_id) DO NOTHING";
@@ -208,7 +210,7 @@ const VARIANTS: [Variant; 12] = [
         autocheckpoint: 1_000,
     },
     Variant {
-        name: "a reply + inventory upsert (session 8)",
+        name: "a reply + inventory upsert (the writer)",
         schema: SCHEMA_11_INVENTORY,
         rows: &[
             DEFERRED_PROBE,
