@@ -159,6 +159,14 @@ const INVENTORY_UPSERT: &str = "INSERT INTO controllers (store_id, controller_id
 const INVENTORY_DISCOVERED: &str = "INSERT INTO controllers (store_id, controller_id, source,
     added_at, last_seen) VALUES (?4, ?5, 'discovered', 0, ?3)
     ON CONFLICT (store_id, controller_id) DO NOTHING";
+/// A reply's rows with the inventory written only for controllers it lacks.
+const HELD_TIMES: &[&str] = &[
+    DEFERRED_PROBE,
+    MESSAGE_ROW,
+    TARGET_BY_ID,
+    TRANSITION_ROW,
+    INVENTORY_DISCOVERED,
+];
 
 const VARIANTS: [Variant; 12] = [
     Variant {
@@ -224,37 +232,19 @@ const VARIANTS: [Variant; 12] = [
     Variant {
         name: "a reply + inventory if new (held times)",
         schema: SCHEMA_11_INVENTORY,
-        rows: &[
-            DEFERRED_PROBE,
-            MESSAGE_ROW,
-            TARGET_BY_ID,
-            TRANSITION_ROW,
-            INVENTORY_DISCOVERED,
-        ],
+        rows: HELD_TIMES,
         autocheckpoint: 1_000,
     },
     Variant {
         name: "held times, checkpoint at 10,000 pages",
         schema: SCHEMA_11_INVENTORY,
-        rows: &[
-            DEFERRED_PROBE,
-            MESSAGE_ROW,
-            TARGET_BY_ID,
-            TRANSITION_ROW,
-            INVENTORY_DISCOVERED,
-        ],
+        rows: HELD_TIMES,
         autocheckpoint: 10_000,
     },
     Variant {
         name: "held times, no checkpoint (WAL only)",
         schema: SCHEMA_11_INVENTORY,
-        rows: &[
-            DEFERRED_PROBE,
-            MESSAGE_ROW,
-            TARGET_BY_ID,
-            TRANSITION_ROW,
-            INVENTORY_DISCOVERED,
-        ],
+        rows: HELD_TIMES,
         autocheckpoint: 0,
     },
 ];
