@@ -2,7 +2,7 @@
 //! additions by hand, and the list with each controller's firmware and last result, which
 //! are read from the deployments' `targets` rather than stored twice.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 

@@ -7,6 +7,7 @@ mod activity;
 mod artifacts;
 #[cfg(test)]
 mod batch_tests;
+mod checkpointer;
 mod deployment_queries;
 mod deployment_view;
 mod deployment_writes;
@@ -49,10 +50,11 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use artifacts::{Artifact, NewArtifact};
+pub use checkpointer::Checkpointer;
 pub use deployment_queries::{DeploymentRow, MessageRow, PendingCommand, TargetStatusRow};
 pub use deployment_view::DeploymentDetail;
 pub use deployment_writes::{
-    Batch, MessageDirection, MessageRecord, Oversize, TargetWrite, Written,
+    Batch, MessageDirection, MessageKeys, MessageRecord, Oversize, TargetWrite, Written,
 };
 pub use downloads::{Download, DownloadRecord, DownloadWriter};
 pub use export::write_targets_csv;

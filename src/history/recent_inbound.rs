@@ -18,7 +18,9 @@
 //!   is found through its own small index whatever its age (`deferred_row`, called
 //!   from `History::write_batch`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashMapExt};
 
 use rusqlite::{Connection, params};
 

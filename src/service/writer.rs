@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc};
 
 use super::events::ServiceEvent;
-use crate::history::{Batch, History};
+use crate::history::{Batch, Checkpointer, History};
 use crate::link::AckToken;
 use crate::protocol::Id;
 
@@ -82,17 +82,26 @@ impl Writer {
         if let Err(e) = history.cache_for_writing() {
             tracing::warn!(error = %e, "the history writer keeps SQLite's default cache");
         }
+        // Without it the writer checkpoints in its commits, as SQLite does by default.
+        let checkpointer = Checkpointer::start(&history)
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "the history writer checkpoints on its own"),
+            )
+            .ok();
         let (tx, rx) = std::sync::mpsc::channel::<Flush>();
         let thread = std::thread::Builder::new()
             .name("storefleet-history".into())
-            .spawn(move || run(history, rx, events, committed))?;
+            .spawn(move || run(history, checkpointer, rx, events, committed))?;
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
         })
     }
 
-    pub fn send(&self, flush: Flush) {
+    /// Queues `flush`, its messages keyed here, on the caller's thread (the owner's, which
+    /// has time to spare while the writer's one thread bounds ingest).
+    pub fn send(&self, mut flush: Flush) {
+        flush.batch.key_messages();
         if let Some(tx) = &self.tx {
             let _ = tx.send(flush);
         }
@@ -101,6 +110,7 @@ impl Writer {
 
 fn run(
     mut history: History,
+    checkpointer: Option<Checkpointer>,
     rx: std::sync::mpsc::Receiver<Flush>,
     events: broadcast::Sender<ServiceEvent>,
     committed: mpsc::UnboundedSender<Committed>,
@@ -136,6 +146,9 @@ fn run(
                 }
                 retry_in = RETRY_FIRST;
                 deliver(flush, &events, &committed);
+                if let Some(checkpointer) = &checkpointer {
+                    checkpointer.nudge();
+                }
             }
             Err(e) => {
                 let since = *failing.get_or_insert_with(Instant::now);
@@ -184,24 +197,7 @@ fn deliver(
 }
 
 fn merge(into: &mut Flush, more: Flush) {
-    let b = &mut into.batch;
-    let m = more.batch;
-    b.new_deployments.extend(m.new_deployments);
-    b.targets.extend(m.targets);
-    b.transitions.extend(m.transitions);
-    b.messages.extend(m.messages);
-    b.sent.extend(m.sent);
-    b.withdrawn.extend(m.withdrawn);
-    b.finished.extend(m.finished);
-    b.rollout_events.extend(m.rollout_events);
-    b.controls.extend(m.controls);
-    b.seen.extend(m.seen);
-    b.bind.extend(m.bind);
-    b.run_by.extend(m.run_by);
-    b.requests.extend(m.requests);
-    b.requests_taken.extend(m.requests_taken);
-    b.outcomes.extend(m.outcomes);
-    b.observed.extend(m.observed);
+    into.batch.append(more.batch);
     into.acks.extend(more.acks);
     into.commands.extend(more.commands);
     into.command_rows += more.command_rows;
