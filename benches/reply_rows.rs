@@ -4,7 +4,8 @@
 //! schemas 9, 10 and 11 (their tables and indexes, trimmed to the columns a reply touches),
 //! and under schema 11 with the inventory's upsert per reply (what the writer does) and with
 //! only an insert of the controllers it lacks (session 10's held last-seen times, taken out:
-//! this variant leaves their later write out, so it is an upper bound);
+//! this variant leaves their later write out, so it is an upper bound), and the writer's rows
+//! with replies coming back store by store, as in the fleet bench;
 //! the last two change only how often the WAL is checkpointed into the database file (a
 //! checkpoint runs inside the commit that crosses the threshold, on the writer's thread).
 //! Plain rusqlite, no Storefleet code: what is printed is the floor the history writer cannot
@@ -12,6 +13,7 @@
 //!
 //!     cargo bench -p storefleet --bench reply_rows
 //!     STOREFLEET_BENCH_REPLIES=20000 cargo bench -p storefleet --bench reply_rows   # quick
+//!     STOREFLEET_BENCH_VARIANTS=7,8,9 STOREFLEET_BENCH_ROUNDS=7 cargo bench ...      # some rows
 //!
 //! Each variant gets a fresh file under `.artifacts/bench-reply-rows/`; three rounds each,
 //! interleaved, and the median is printed with every round.
@@ -24,6 +26,7 @@ use rusqlite::{Connection, params};
 /// Replies per commit: the service's writer flushes at 2,000 staged rows.
 const BATCH: usize = 1_000;
 const TARGETS: usize = 100_000;
+/// Rounds unless `STOREFLEET_BENCH_ROUNDS` says otherwise.
 const ROUNDS: usize = 3;
 
 /// A reply as the broker delivers it (an `ack` with its correlation id, ~200 bytes).
@@ -45,6 +48,20 @@ struct Variant {
     rows: &'static [&'static str],
     /// Pages in the WAL before a commit checkpoints it (SQLite's default 1,000; 0: never).
     autocheckpoint: u32,
+    /// Replies come back store by store (100 controllers a store), as they do when the
+    /// deployment's targets were chosen store by store and sent in that order; otherwise
+    /// consecutive replies are from different stores (target `i` in store `i % 1,000`).
+    in_store_order: bool,
+}
+
+impl Variant {
+    fn store(&self, target: usize) -> String {
+        if self.in_store_order {
+            format!("s{:04}", target / 100)
+        } else {
+            format!("s{}", target % 1_000)
+        }
+    }
 }
 
 const MESSAGE_ONLY: &str = "
@@ -70,7 +87,7 @@ macro_rules! messages_table {
     CREATE TABLE messages (id INTEGER PRIMARY KEY, direction TEXT NOT NULL, topic TEXT NOT NULL,
         body BLOB NOT NULL, at INTEGER NOT NULL, event_type TEXT, deployment_id TEXT,
         store_id TEXT, controller_id TEXT, correlation_id TEXT, outcome TEXT NOT NULL,
-        dedupe BLOB);
+        dedupe BLOB, from_status TEXT, to_status TEXT);
     CREATE INDEX messages_by_deployment ON messages(deployment_id, id);"
     };
 }
@@ -142,6 +159,12 @@ const MINIMAL_INSERT: &str = "INSERT INTO messages (topic, body, at) VALUES (?1,
 const MESSAGE_ROW: &str = "INSERT INTO messages (direction, topic, body, at, event_type,
     deployment_id, store_id, controller_id, correlation_id, outcome, dedupe)
     VALUES ('in', ?1, ?2, ?3, 'ack', 'd1', ?4, ?5, ?6, 'applied', ?7)";
+/// A lever measured, not built: the transition a reply causes kept in its message's row
+/// (two columns) instead of a row of its own, two B-tree inserts fewer.
+const MESSAGE_ROW_WITH_TRANSITION: &str = "INSERT INTO messages (direction, topic, body, at,
+    event_type, deployment_id, store_id, controller_id, correlation_id, outcome, dedupe,
+    from_status, to_status)
+    VALUES ('in', ?1, ?2, ?3, 'ack', 'd1', ?4, ?5, ?6, 'applied', ?7, 'sent', 'acknowledged')";
 const TARGET_BY_ID: &str = "UPDATE targets SET status = 'acknowledged', acked_at = ?3,
     updated_at = ?3 WHERE deployment_id = 'd1' AND store_id = ?4 AND controller_id = ?5";
 const DEFERRED_PROBE: &str =
@@ -168,54 +191,62 @@ const HELD_TIMES: &[&str] = &[
     INVENTORY_DISCOVERED,
 ];
 
-const VARIANTS: [Variant; 12] = [
+const VARIANTS: [Variant; 14] = [
     Variant {
         name: "1 row a reply, no index (the floor)",
         schema: MESSAGE_ONLY,
         rows: &[MINIMAL_INSERT],
         autocheckpoint: 1_000,
+        in_store_order: false,
     },
     Variant {
         name: "the message row (3 B-trees)",
         schema: SCHEMA_9,
         rows: &[MESSAGE_ROW],
         autocheckpoint: 1_000,
+        in_store_order: false,
     },
     Variant {
         name: "schema 9: + the target update",
         schema: SCHEMA_9,
         rows: &[MESSAGE_ROW, TARGET_BY_ID],
         autocheckpoint: 1_000,
+        in_store_order: false,
     },
     Variant {
         name: "schema 9: + the transition (a reply)",
         schema: SCHEMA_9,
         rows: &[MESSAGE_ROW, TARGET_BY_ID, TRANSITION_ROW],
         autocheckpoint: 1_000,
+        in_store_order: false,
     },
     Variant {
         name: "schema 10: + the target update",
         schema: SCHEMA_10,
         rows: &[MESSAGE_ROW, TARGET_BY_ID],
         autocheckpoint: 1_000,
+        in_store_order: false,
     },
     Variant {
         name: "schema 10: + the transition (a reply)",
         schema: SCHEMA_10,
         rows: &[MESSAGE_ROW, TARGET_BY_ID, TRANSITION_ROW],
         autocheckpoint: 1_000,
+        in_store_order: false,
     },
     Variant {
         name: "schema 11: the message row (2 B-trees)",
         schema: SCHEMA_11,
         rows: &[DEFERRED_PROBE, MESSAGE_ROW],
         autocheckpoint: 1_000,
+        in_store_order: false,
     },
     Variant {
         name: "schema 11: + target, transition (a reply)",
         schema: SCHEMA_11,
         rows: &[DEFERRED_PROBE, MESSAGE_ROW, TARGET_BY_ID, TRANSITION_ROW],
         autocheckpoint: 1_000,
+        in_store_order: false,
     },
     Variant {
         name: "a reply + inventory upsert (the writer)",
@@ -228,28 +259,58 @@ const VARIANTS: [Variant; 12] = [
             INVENTORY_UPSERT,
         ],
         autocheckpoint: 1_000,
+        in_store_order: false,
+    },
+    Variant {
+        name: "the writer, replies in store order",
+        schema: SCHEMA_11_INVENTORY,
+        rows: &[
+            DEFERRED_PROBE,
+            MESSAGE_ROW,
+            TARGET_BY_ID,
+            TRANSITION_ROW,
+            INVENTORY_UPSERT,
+        ],
+        autocheckpoint: 1_000,
+        in_store_order: true,
+    },
+    Variant {
+        name: "in store order, transition in the message",
+        schema: SCHEMA_11_INVENTORY,
+        rows: &[
+            DEFERRED_PROBE,
+            MESSAGE_ROW_WITH_TRANSITION,
+            TARGET_BY_ID,
+            INVENTORY_UPSERT,
+        ],
+        autocheckpoint: 1_000,
+        in_store_order: true,
     },
     Variant {
         name: "a reply + inventory if new (held times)",
         schema: SCHEMA_11_INVENTORY,
         rows: HELD_TIMES,
         autocheckpoint: 1_000,
+        in_store_order: false,
     },
     Variant {
         name: "held times, checkpoint at 10,000 pages",
         schema: SCHEMA_11_INVENTORY,
         rows: HELD_TIMES,
         autocheckpoint: 10_000,
+        in_store_order: false,
     },
     Variant {
         name: "held times, no checkpoint (WAL only)",
         schema: SCHEMA_11_INVENTORY,
         rows: HELD_TIMES,
         autocheckpoint: 0,
+        in_store_order: false,
     },
 ];
 
-fn open(path: &Path, schema: &str) -> Connection {
+fn open(path: &Path, variant: &Variant) -> Connection {
+    let schema = variant.schema;
     let _ = std::fs::remove_file(path);
     let _ = std::fs::remove_file(path.with_extension("sqlite-wal"));
     let _ = std::fs::remove_file(path.with_extension("sqlite-shm"));
@@ -279,7 +340,7 @@ fn open(path: &Path, schema: &str) -> Connection {
                 .unwrap()
             });
             for i in 0..TARGETS {
-                let (store, id) = (format!("s{}", i % 1_000), format!("c{i}"));
+                let (store, id) = (variant.store(i), format!("c{i}"));
                 insert.execute(params![i as i64, store, id]).unwrap();
                 if let Some(controller) = &mut controller {
                     controller.execute(params![store, id]).unwrap();
@@ -296,7 +357,7 @@ fn open(path: &Path, schema: &str) -> Connection {
 
 /// Replies a second for `n` replies written `BATCH` to a commit.
 fn run(path: &Path, variant: &Variant, n: usize) -> f64 {
-    let mut conn = open(path, variant.schema);
+    let mut conn = open(path, variant);
     conn.pragma_update(None, "wal_autocheckpoint", variant.autocheckpoint)
         .unwrap();
     let started = Instant::now();
@@ -310,8 +371,8 @@ fn run(path: &Path, variant: &Variant, n: usize) -> f64 {
                 .collect();
             for i in start..(start + BATCH).min(n) {
                 let target = i % TARGETS;
-                let topic = format!("stores/s{}/controllers/c{target}/events", target % 1_000);
-                let store = format!("s{}", target % 1_000);
+                let store = variant.store(target);
+                let topic = format!("stores/{store}/controllers/c{target}/events");
                 let controller = format!("c{target}");
                 let at = 1_780_000_000_000_i64 + i as i64;
                 let dedupe = (i as u64).to_le_bytes();
@@ -348,26 +409,44 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    let rounds: usize = std::env::var("STOREFLEET_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ROUNDS);
+    // Indices into VARIANTS, as printed in the table's first column.
+    let chosen: Vec<usize> = match std::env::var("STOREFLEET_BENCH_VARIANTS") {
+        Ok(list) => list
+            .split(',')
+            .map(|k| {
+                k.trim()
+                    .parse()
+                    .expect("STOREFLEET_BENCH_VARIANTS: indices, e.g. 7,8")
+            })
+            .filter(|&k| k < VARIANTS.len())
+            .collect(),
+        Err(_) => (0..VARIANTS.len()).collect(),
+    };
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".artifacts/bench-reply-rows");
     std::fs::create_dir_all(&dir).unwrap();
     println!(
-        "SQLite alone, {n} replies, {BATCH} a commit, WAL, synchronous=FULL, {ROUNDS} rounds \
+        "SQLite alone, {n} replies, {BATCH} a commit, WAL, synchronous=FULL, {rounds} rounds \
          interleaved"
     );
     let mut rates = vec![Vec::new(); VARIANTS.len()];
-    for _ in 0..ROUNDS {
-        for (k, variant) in VARIANTS.iter().enumerate() {
-            rates[k].push(run(&dir.join(format!("v{k}.sqlite")), variant, n));
+    for _ in 0..rounds {
+        for &k in &chosen {
+            rates[k].push(run(&dir.join(format!("v{k}.sqlite")), &VARIANTS[k], n));
         }
     }
     println!();
-    println!("| rows written per reply                   | replies/s (median) | rounds |");
-    println!("|------------------------------------------|-------------------:|--------|");
-    for (variant, r) in VARIANTS.iter().zip(rates) {
+    println!("|  # | rows written per reply                    | replies/s (median) | rounds |");
+    println!("|---:|-------------------------------------------|-------------------:|--------|");
+    for &k in &chosen {
+        let r = &rates[k];
         let rounds: Vec<String> = r.iter().map(|x| format!("{x:.0}")).collect();
         println!(
-            "| {:<40} | {:>18.0} | {} |",
-            variant.name,
+            "| {k:>2} | {:<41} | {:>18.0} | {} |",
+            VARIANTS[k].name,
             median(r.clone()),
             rounds.join(", ")
         );

@@ -57,9 +57,9 @@ pub(super) fn record_seen(tx: &Transaction<'_>, seen: &[ControllerSeen]) -> rusq
 }
 
 /// The list's columns; `WHERE` and `ORDER BY` are appended.
-const SELECT_CONTROLLERS: &str = "
+pub(super) const SELECT_CONTROLLERS: &str = "
     SELECT c.store_id, c.controller_id,
-           coalesce(c.store_name, (SELECT s.store_name FROM controllers s
+           coalesce(c.store_name, (SELECT s.store_name FROM controllers s INDEXED BY controllers_named
                                    WHERE s.store_id = c.store_id AND s.store_name IS NOT NULL
                                    ORDER BY s.controller_id LIMIT 1)),
            c.controller_name,

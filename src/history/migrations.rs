@@ -105,6 +105,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "redelivered messages recognised against the recent ones",
         sql: super::recent_schema::SQL,
     },
+    Migration {
+        version: 12,
+        name: "a store's name found without scanning the store",
+        sql: super::named_store_schema::SQL,
+    },
 ];
 
 /// Why a migration run did not complete. Nothing was changed in any of these cases.

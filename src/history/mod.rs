@@ -20,6 +20,7 @@ mod ingest_tests;
 mod inventory;
 mod inventory_schema;
 pub mod migrations;
+mod named_store_schema;
 mod observed;
 mod ownership;
 mod ownership_schema;
