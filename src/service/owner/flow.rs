@@ -66,6 +66,7 @@ impl Owner {
         if self.publisher.is_some() {
             self.pump();
         }
+        // `done.spent` is freed here, after the owner's work for the commit.
     }
 
     /// Reads the next commands from the outbox while fewer than half a chunk are queued.
