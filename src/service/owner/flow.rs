@@ -66,7 +66,8 @@ impl Owner {
         if self.publisher.is_some() {
             self.pump();
         }
-        // `done.spent` is freed here, after the owner's work for the commit.
+        // Freed here, after the owner's work for the commit, not on the writer's thread.
+        drop(done.spent);
     }
 
     /// Reads the next commands from the outbox while fewer than half a chunk are queued.
