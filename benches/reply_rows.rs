@@ -5,7 +5,8 @@
 //! and under schema 11 with the inventory's upsert per reply (what the writer does) and with
 //! only an insert of the controllers it lacks (session 10's held last-seen times, taken out:
 //! this variant leaves their later write out, so it is an upper bound), and the writer's rows
-//! with replies coming back store by store, as in the fleet bench;
+//! with replies coming back store by store, as in the fleet bench, then with the transition in
+//! the message row and with the transitions unindexed by deployment (levers measured);
 //! the last two change only how often the WAL is checkpointed into the database file (a
 //! checkpoint runs inside the commit that crosses the threshold, on the writer's thread).
 //! Plain rusqlite, no Storefleet code: what is printed is the floor the history writer cannot
@@ -103,6 +104,18 @@ macro_rules! transitions_table {
     };
 }
 
+/// The transition table without its index by deployment: what a follower's read by id would
+/// cost if it scanned the table's tail instead (a lever measured, not built).
+macro_rules! transitions_table_unindexed {
+    () => {
+        "
+    CREATE TABLE transitions (id INTEGER PRIMARY KEY, deployment_id TEXT NOT NULL,
+        store_id TEXT NOT NULL, controller_id TEXT NOT NULL, from_status TEXT NOT NULL,
+        to_status TEXT NOT NULL, at INTEGER NOT NULL);
+    CREATE INDEX targets_by_controller ON targets(store_id, controller_id);"
+    };
+}
+
 /// Schema 9: targets keyed by store and controller.
 const SCHEMA_9: &str = concat!(
     "
@@ -155,6 +168,19 @@ const SCHEMA_11_INVENTORY: &str = concat!(
         PRIMARY KEY (store_id, controller_id)) WITHOUT ROWID;"
 );
 
+/// The same with the transitions unindexed by deployment.
+const SCHEMA_11_INVENTORY_BARE_TRANSITIONS: &str = concat!(
+    send_order_targets!(),
+    messages_table!(),
+    "
+    CREATE INDEX messages_deferred ON messages(dedupe) WHERE outcome = 'deferred';",
+    transitions_table_unindexed!(),
+    "
+    CREATE TABLE controllers (store_id TEXT NOT NULL, controller_id TEXT NOT NULL,
+        source TEXT NOT NULL, added_at INTEGER NOT NULL, last_seen INTEGER,
+        PRIMARY KEY (store_id, controller_id)) WITHOUT ROWID;"
+);
+
 const MINIMAL_INSERT: &str = "INSERT INTO messages (topic, body, at) VALUES (?1, ?2, ?3)";
 const MESSAGE_ROW: &str = "INSERT INTO messages (direction, topic, body, at, event_type,
     deployment_id, store_id, controller_id, correlation_id, outcome, dedupe)
@@ -191,7 +217,7 @@ const HELD_TIMES: &[&str] = &[
     INVENTORY_DISCOVERED,
 ];
 
-const VARIANTS: [Variant; 14] = [
+const VARIANTS: [Variant; 15] = [
     Variant {
         name: "1 row a reply, no index (the floor)",
         schema: MESSAGE_ONLY,
@@ -287,6 +313,19 @@ const VARIANTS: [Variant; 14] = [
         in_store_order: true,
     },
     Variant {
+        name: "in store order, transitions unindexed",
+        schema: SCHEMA_11_INVENTORY_BARE_TRANSITIONS,
+        rows: &[
+            DEFERRED_PROBE,
+            MESSAGE_ROW,
+            TARGET_BY_ID,
+            TRANSITION_ROW,
+            INVENTORY_UPSERT,
+        ],
+        autocheckpoint: 1_000,
+        in_store_order: true,
+    },
+    Variant {
         name: "a reply + inventory if new (held times)",
         schema: SCHEMA_11_INVENTORY,
         rows: HELD_TIMES,
@@ -332,13 +371,15 @@ fn open(path: &Path, variant: &Variant) -> Connection {
                 )
                 .unwrap();
             // The fleet is in the inventory already (imported, or heard before).
-            let mut controller = (schema == SCHEMA_11_INVENTORY).then(|| {
-                tx.prepare(
-                    "INSERT INTO controllers (store_id, controller_id, source, added_at)
+            let mut controller = (schema == SCHEMA_11_INVENTORY
+                || schema == SCHEMA_11_INVENTORY_BARE_TRANSITIONS)
+                .then(|| {
+                    tx.prepare(
+                        "INSERT INTO controllers (store_id, controller_id, source, added_at)
                      VALUES (?1, ?2, 'imported', 0)",
-                )
-                .unwrap()
-            });
+                    )
+                    .unwrap()
+                });
             for i in 0..TARGETS {
                 let (store, id) = (variant.store(i), format!("c{i}"));
                 insert.execute(params![i as i64, store, id]).unwrap();
