@@ -95,12 +95,11 @@ macro_rules! messages_table {
 
 macro_rules! transitions_table {
     () => {
-        "
-    CREATE TABLE transitions (id INTEGER PRIMARY KEY, deployment_id TEXT NOT NULL,
-        store_id TEXT NOT NULL, controller_id TEXT NOT NULL, from_status TEXT NOT NULL,
-        to_status TEXT NOT NULL, at INTEGER NOT NULL);
-    CREATE INDEX transitions_by_deployment ON transitions(deployment_id, id);
-    CREATE INDEX targets_by_controller ON targets(store_id, controller_id);"
+        concat!(
+            transitions_table_unindexed!(),
+            "
+    CREATE INDEX transitions_by_deployment ON transitions(deployment_id, id);"
+        )
     };
 }
 
@@ -153,33 +152,29 @@ const SCHEMA_11: &str = concat!(
     transitions_table!()
 );
 
-/// Schema 11 with the inventory (`src/history/inventory_schema.rs`): a reply also moves its
-/// controller's last-seen time on. Controllers are keyed by (store, controller), so replies
-/// that follow the send order still jump between stores, a page each.
-const SCHEMA_11_INVENTORY: &str = concat!(
-    send_order_targets!(),
-    messages_table!(),
-    "
+/// Schema 11 with the inventory (`src/history/inventory_schema.rs`), its transitions as given:
+/// a reply also moves its controller's last-seen time on. Controllers are keyed by (store,
+/// controller), so replies from one store after another touch a page per store, and replies
+/// from stores taken at random a page each.
+macro_rules! schema_11_inventory {
+    ($transitions:expr) => {
+        concat!(
+            send_order_targets!(),
+            messages_table!(),
+            "
     CREATE INDEX messages_deferred ON messages(dedupe) WHERE outcome = 'deferred';",
-    transitions_table!(),
-    "
+            $transitions,
+            "
     CREATE TABLE controllers (store_id TEXT NOT NULL, controller_id TEXT NOT NULL,
         source TEXT NOT NULL, added_at INTEGER NOT NULL, last_seen INTEGER,
         PRIMARY KEY (store_id, controller_id)) WITHOUT ROWID;"
-);
-
+        )
+    };
+}
+const SCHEMA_11_INVENTORY: &str = schema_11_inventory!(transitions_table!());
 /// The same with the transitions unindexed by deployment.
-const SCHEMA_11_INVENTORY_BARE_TRANSITIONS: &str = concat!(
-    send_order_targets!(),
-    messages_table!(),
-    "
-    CREATE INDEX messages_deferred ON messages(dedupe) WHERE outcome = 'deferred';",
-    transitions_table_unindexed!(),
-    "
-    CREATE TABLE controllers (store_id TEXT NOT NULL, controller_id TEXT NOT NULL,
-        source TEXT NOT NULL, added_at INTEGER NOT NULL, last_seen INTEGER,
-        PRIMARY KEY (store_id, controller_id)) WITHOUT ROWID;"
-);
+const SCHEMA_11_INVENTORY_BARE_TRANSITIONS: &str =
+    schema_11_inventory!(transitions_table_unindexed!());
 
 const MINIMAL_INSERT: &str = "INSERT INTO messages (topic, body, at) VALUES (?1, ?2, ?3)";
 const MESSAGE_ROW: &str = "INSERT INTO messages (direction, topic, body, at, event_type,
@@ -208,6 +203,14 @@ const INVENTORY_UPSERT: &str = "INSERT INTO controllers (store_id, controller_id
 const INVENTORY_DISCOVERED: &str = "INSERT INTO controllers (store_id, controller_id, source,
     added_at, last_seen) VALUES (?4, ?5, 'discovered', 0, ?3)
     ON CONFLICT (store_id, controller_id) DO NOTHING";
+/// A reply's rows as the writer writes them.
+const WRITER_ROWS: &[&str] = &[
+    DEFERRED_PROBE,
+    MESSAGE_ROW,
+    TARGET_BY_ID,
+    TRANSITION_ROW,
+    INVENTORY_UPSERT,
+];
 /// A reply's rows with the inventory written only for controllers it lacks.
 const HELD_TIMES: &[&str] = &[
     DEFERRED_PROBE,
@@ -277,26 +280,14 @@ const VARIANTS: [Variant; 15] = [
     Variant {
         name: "a reply + inventory upsert (the writer)",
         schema: SCHEMA_11_INVENTORY,
-        rows: &[
-            DEFERRED_PROBE,
-            MESSAGE_ROW,
-            TARGET_BY_ID,
-            TRANSITION_ROW,
-            INVENTORY_UPSERT,
-        ],
+        rows: WRITER_ROWS,
         autocheckpoint: 1_000,
         in_store_order: false,
     },
     Variant {
         name: "the writer, replies in store order",
         schema: SCHEMA_11_INVENTORY,
-        rows: &[
-            DEFERRED_PROBE,
-            MESSAGE_ROW,
-            TARGET_BY_ID,
-            TRANSITION_ROW,
-            INVENTORY_UPSERT,
-        ],
+        rows: WRITER_ROWS,
         autocheckpoint: 1_000,
         in_store_order: true,
     },
@@ -315,13 +306,7 @@ const VARIANTS: [Variant; 15] = [
     Variant {
         name: "in store order, transitions unindexed",
         schema: SCHEMA_11_INVENTORY_BARE_TRANSITIONS,
-        rows: &[
-            DEFERRED_PROBE,
-            MESSAGE_ROW,
-            TARGET_BY_ID,
-            TRANSITION_ROW,
-            INVENTORY_UPSERT,
-        ],
+        rows: WRITER_ROWS,
         autocheckpoint: 1_000,
         in_store_order: true,
     },
@@ -371,15 +356,13 @@ fn open(path: &Path, variant: &Variant) -> Connection {
                 )
                 .unwrap();
             // The fleet is in the inventory already (imported, or heard before).
-            let mut controller = (schema == SCHEMA_11_INVENTORY
-                || schema == SCHEMA_11_INVENTORY_BARE_TRANSITIONS)
-                .then(|| {
-                    tx.prepare(
-                        "INSERT INTO controllers (store_id, controller_id, source, added_at)
+            let mut controller = schema.contains("CREATE TABLE controllers").then(|| {
+                tx.prepare(
+                    "INSERT INTO controllers (store_id, controller_id, source, added_at)
                      VALUES (?1, ?2, 'imported', 0)",
-                    )
-                    .unwrap()
-                });
+                )
+                .unwrap()
+            });
             for i in 0..TARGETS {
                 let (store, id) = (variant.store(i), format!("c{i}"));
                 insert.execute(params![i as i64, store, id]).unwrap();
