@@ -123,6 +123,13 @@ impl AckToken {
         }
     }
 
+    /// A QoS 0 message's token, which acknowledges nothing: for tests that play the link.
+    #[cfg(test)]
+    pub(crate) fn qos0() -> Self {
+        let (control, _) = mpsc::unbounded_channel();
+        Self::new(0, 0, control)
+    }
+
     /// Never blocks. An ack for a connection that has since dropped is discarded: its packet id
     /// means nothing on the new connection, and the broker redelivers the message instead.
     pub fn ack(self) {

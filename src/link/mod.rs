@@ -53,6 +53,8 @@ pub use config::{
 pub use events::{
     AckToken, EXCERPT_BYTES, InboundMessage, LinkEvent, LinkState, Oversize, StateWatch,
 };
+#[cfg(test)]
+pub(crate) use publisher::PublishRequest;
 pub use publisher::{PublishError, Publisher};
 pub use tls::TlsError;
 

@@ -181,6 +181,7 @@ impl Service {
             identity,
             drives: link.is_some(),
             backlog: backlog_tx,
+            look_every: owner::LOOK_EVERY,
         });
         let (requests_tx, requests_rx) = mpsc::channel(256);
         let task = tokio::spawn(owner.run(requests_rx, link_events, committed_rx));

@@ -62,6 +62,12 @@ impl Following {
     pub fn forget(&mut self, id: &Id) {
         self.followed.remove(id);
     }
+
+    /// Deployments that finished since then are news: the last look, less a margin for the
+    /// clocks of the processes that record them.
+    fn look_back(&self) -> Millis {
+        Millis(self.last_at.0.saturating_sub(2_000))
+    }
 }
 
 impl Owner {
@@ -138,6 +144,7 @@ impl Owner {
 
     /// Restores a deployment whose lock this process just took, to drive it.
     fn load(&mut self, id: &Id) -> Result<(), ServiceError> {
+        let end_is_news = self.end_is_news(id)?;
         self.tell_recorded(id)?;
         // A command in a target's record but not in the outbox (the process stopped between
         // the two writes) is written now; one already there is left as it is.
@@ -149,6 +156,15 @@ impl Owner {
             .insert(id.clone(), super::flow::Unsent::from_start());
         self.replay_deferred(id)?;
         self.following.forget(id);
+        // Finished elsewhere since the last look: restoring marks it as told, so the follower's
+        // Finished is told here instead (a late reply made this process load it first).
+        if end_is_news
+            && self.engine.is_finished(id) == Some(true)
+            && let Some(summary) = self.engine.summary(id)
+        {
+            self.following.told.insert(id.clone());
+            let _ = self.events.send(ServiceEvent::Finished(Arc::new(summary)));
+        }
         tracing::info!(deployment = %id, "driving the deployment");
         self.pump();
         Ok(())
@@ -303,6 +319,19 @@ impl Owner {
         }
     }
 
+    /// Whether the follower would tell `id`'s end at its next look: it follows `id`, or `id`
+    /// ended since the last look (with the same margin), and its end was not told yet.
+    fn end_is_news(&self, id: &Id) -> Result<bool, ServiceError> {
+        if self.following.told.contains(id) {
+            return Ok(false);
+        }
+        if self.following.followed.contains_key(id) {
+            return Ok(true);
+        }
+        let ended = self.reader.finished_since(self.following.look_back())?;
+        Ok(ended.iter().any(|e| e == id.as_str()))
+    }
+
     /// Tells subscribers what the drivers of the other unfinished deployments recorded.
     pub(super) fn follow_history(&mut self) -> Result<(), ServiceError> {
         let now = now_millis();
@@ -315,10 +344,9 @@ impl Owner {
             .filter(|id| self.engine.deployment(id).is_none())
             .collect();
         // Finished since the last look (with a margin for clocks): told once too.
-        let since = Millis(self.following.last_at.0.saturating_sub(2_000));
         let ended: Vec<Id> = self
             .reader
-            .finished_since(since)?
+            .finished_since(self.following.look_back())?
             .into_iter()
             .filter_map(|id| Id::new(id).ok())
             .filter(|id| self.engine.deployment(id).is_none())

@@ -20,6 +20,8 @@ mod flush;
 mod inbound;
 mod requests;
 mod staging;
+#[cfg(test)]
+mod takeover_tests;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -43,7 +45,7 @@ const FLUSH_EVERY: Duration = Duration::from_millis(20);
 const FLUSH_AT: usize = 2_000;
 /// How often the history is read for requests from other processes, deployments to take
 /// over, and what the deployments other processes drive did.
-const LOOK_EVERY: Duration = Duration::from_millis(500);
+pub(super) const LOOK_EVERY: Duration = Duration::from_millis(500);
 
 pub(super) type Reply<T> = oneshot::Sender<Result<T, ServiceError>>;
 
@@ -79,6 +81,8 @@ pub(super) struct Parts {
     /// A link is configured: this process may drive deployments of `identity`.
     pub drives: bool,
     pub backlog: watch::Sender<Backlog>,
+    /// [`LOOK_EVERY`]; a test holds the looks back with a longer one.
+    pub look_every: Duration,
 }
 
 pub(super) struct Owner {
@@ -121,6 +125,7 @@ pub(super) struct Owner {
     /// Other operators' deployments heard of, committed or not: their replies are followed.
     observed: HashSet<Id>,
     backlog: watch::Sender<Backlog>,
+    look_every: Duration,
 }
 
 impl Owner {
@@ -138,6 +143,7 @@ impl Owner {
             identity: parts.identity,
             drives: parts.drives,
             backlog: parts.backlog,
+            look_every: parts.look_every,
             run_by: RunBy::this_process(),
             locks,
             outq: VecDeque::new(),
@@ -169,7 +175,7 @@ impl Owner {
     ) -> Stopped {
         let mut flush_timer = tokio::time::interval(FLUSH_EVERY);
         flush_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut look_timer = tokio::time::interval(LOOK_EVERY);
+        let mut look_timer = tokio::time::interval(self.look_every);
         look_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The first look (at once) takes over what this process may drive.
         loop {
