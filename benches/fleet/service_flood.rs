@@ -168,6 +168,9 @@ pub struct Latency {
     pub service_ms: Vec<f64>,
     /// Replies per second the service absorbed live (first reply out to last broadcast).
     pub live_rate: f64,
+    /// Replies per second the controllers wrote (first reply out to last): what the service
+    /// must keep up with for a reply not to wait behind the ones before it.
+    pub flood_rate: f64,
     /// Replies whose broadcast the bench's subscriber missed (it lagged).
     pub missed: usize,
 }
@@ -229,6 +232,10 @@ pub async fn latency(port: u16, db: &Path, targets: &[TargetKey]) -> Latency {
         "{missed} of {replies} replies never reached the bench's subscriber"
     );
     let live_rate = replies as f64 / last.duration_since(written[0]).as_secs_f64();
+    let flood_rate = replies as f64
+        / written[written.len() - 1]
+            .duration_since(written[0])
+            .as_secs_f64();
     responder.stop().await;
     probe.stop().await;
     service.shutdown().await;
@@ -236,6 +243,7 @@ pub async fn latency(port: u16, db: &Path, targets: &[TargetKey]) -> Latency {
         raw_ms,
         service_ms,
         live_rate,
+        flood_rate,
         missed,
     }
 }
