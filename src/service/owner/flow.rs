@@ -138,7 +138,6 @@ impl Owner {
                 Ok(()) => {
                     self.next_seq += 1;
                     if let Some(item) = self.outq.pop_front() {
-                        self.echoes.published(seq, &item.topic, &item.body);
                         self.inflight.insert(seq, item);
                     }
                 }

@@ -74,6 +74,7 @@ impl Owner {
     }
 
     fn on_message(&mut self, message: InboundMessage) {
+        let now = now_millis();
         let InboundMessage {
             topic,
             payload,
@@ -82,12 +83,6 @@ impl Owner {
             ..
         } = message;
         self.uncommitted_inbound += 1;
-        if oversize.is_none() && self.echoes.take(&topic, &payload) {
-            // Our own command back, known without decoding it: already recorded as sent.
-            self.staged.acks.push(ack);
-            return;
-        }
-        let now = now_millis();
         let mut record = MessageRecord {
             direction: MessageDirection::In,
             topic,

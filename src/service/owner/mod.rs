@@ -12,11 +12,9 @@
 //! - `staging.rs`: turning the engine's effects into history rows and commands;
 //! - `flush.rs`: handing staged work to the writer with the notices it announces;
 //! - `flow.rs`: publishing committed commands as the link has room, and taking inbound
-//!   messages only as fast as the history commits them;
-//! - `echoes.rs`: knowing our own commands when the broker sends them back.
+//!   messages only as fast as the history commits them.
 
 mod driving;
-mod echoes;
 mod flow;
 mod flush;
 mod inbound;
@@ -110,8 +108,6 @@ pub(super) struct Owner {
     /// ones may wait.
     unsent: HashMap<Id, flow::Unsent>,
     inflight: HashMap<u64, PublishItem>,
-    /// Commands published lately, to know their echoes without decoding them.
-    echoes: echoes::Echoes,
     next_seq: u64,
     withdrawn: HashSet<String>,
     staged: Flush,
@@ -155,7 +151,6 @@ impl Owner {
             commands_uncommitted: 0,
             unsent: HashMap::new(),
             inflight: HashMap::new(),
-            echoes: echoes::Echoes::default(),
             next_seq: 1,
             withdrawn: HashSet::new(),
             staged: Flush::default(),
