@@ -171,6 +171,9 @@ pub struct Latency {
     /// Replies per second the controllers wrote (first reply out to last): what the service
     /// must keep up with for a reply not to wait behind the ones before it.
     pub flood_rate: f64,
+    /// Share of all cores busy from the release of the flood to its last broadcast: near 1,
+    /// the machine (service, broker and controllers together) is the limit.
+    pub busy_share: f64,
     /// Replies whose broadcast the bench's subscriber missed (it lagged).
     pub missed: usize,
 }
@@ -205,8 +208,12 @@ pub async fn latency(port: u16, db: &Path, targets: &[TargetKey]) -> Latency {
             }
         }
     });
+    let (busy, started) = (crate::machine::busy_seconds(), Instant::now());
     responder.release();
     let emitted = emitted.await.expect("listener");
+    let busy_share = (crate::machine::busy_seconds() - busy)
+        / crate::cores() as f64
+        / started.elapsed().as_secs_f64();
     probe.wait_for(replies).await;
     let order = responder.order.lock().unwrap().clone();
     let written = responder.written.lock().unwrap().clone();
@@ -244,6 +251,7 @@ pub async fn latency(port: u16, db: &Path, targets: &[TargetKey]) -> Latency {
         service_ms,
         live_rate,
         flood_rate,
+        busy_share,
         missed,
     }
 }
