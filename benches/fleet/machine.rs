@@ -2,26 +2,20 @@
 //! the broker, the fleet's responder and the client at once on two cores; the client's own
 //! CPU alone cannot say whether the machine, not the client, was the limit.
 
-/// Busy core-seconds since boot: every state of the first `cpu` line but idle and iowait.
+/// Busy core-seconds since boot: every state of the `cpu` line but idle and iowait, in
+/// clock ticks of 1/100 s (Linux's USER_HZ, as `cli.rs` reads the CLI's own CPU).
 pub fn busy_seconds() -> f64 {
     let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let Some(line) = text.lines().find(|l| l.starts_with("cpu ")) else {
+    let Some(states) = text.lines().find_map(|l| l.strip_prefix("cpu ")) else {
         return f64::NAN;
     };
-    let ticks: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|t| t.parse().ok())
-        .collect();
     // user nice system idle iowait irq softirq steal (guest time is inside user already).
-    let busy: u64 = ticks
-        .iter()
+    let busy: u64 = states
+        .split_whitespace()
         .take(8)
         .enumerate()
         .filter(|(i, _)| *i != 3 && *i != 4)
-        .map(|(_, t)| t)
+        .filter_map(|(_, t)| t.parse::<u64>().ok())
         .sum();
-    // SAFETY: sysconf reads a constant of the running kernel.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    busy as f64 / hz.max(1) as f64
+    busy as f64 / 100.0
 }

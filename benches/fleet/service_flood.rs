@@ -240,7 +240,7 @@ pub async fn latency(port: u16, db: &Path, targets: &[TargetKey]) -> Latency {
     );
     let live_rate = replies as f64 / last.duration_since(written[0]).as_secs_f64();
     let flood_rate = replies as f64
-        / written[written.len() - 1]
+        / written[replies - 1]
             .duration_since(written[0])
             .as_secs_f64();
     responder.stop().await;
